@@ -1,0 +1,63 @@
+"""Enrichers annotate fixes (district, zones inside, flags); they never emit events."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime
+
+import numpy as np
+
+from ingest.world import World
+from rules.types import Fix
+
+MAX_PLAUSIBLE_KMH = 250.0
+POOR_ACCURACY_M = 50.0
+
+
+def annotate(fixes: list[Fix], world: World) -> list[Fix]:
+    """District and geofence membership for the whole batch, vectorised."""
+    if not fixes:
+        return fixes
+    lon = np.fromiter((f.lon for f in fixes), dtype=float, count=len(fixes))
+    lat = np.fromiter((f.lat for f in fixes), dtype=float, count=len(fixes))
+    districts = world.router.district_at(lon, lat)
+    zones = world.fences.containing(lon, lat)
+    return [
+        replace(fix, district=district, zones=tuple(zone_ids))
+        for fix, district, zone_ids in zip(fixes, districts, zones, strict=True)
+    ]
+
+
+def _km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
+    """Haversine distance; the jump check needs no more precision than this."""
+    p1, p2 = math.radians(a_lat), math.radians(b_lat)
+    dp, dl = p2 - p1, math.radians(b_lon - a_lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 12742.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def flag_motion(fixes: list[Fix], last: tuple[datetime, float, float] | None) -> list[Fix]:
+    """One vehicle's fixes in time order: flag impossible jumps, poor accuracy, late fixes.
+
+    ``last`` is the vehicle's latest accepted (ts, lat, lon) before this batch. A
+    jump is judged against the previous plausible fix, so one wild fix does not
+    make the next good one look like a jump too.
+    """
+    out = []
+    anchor = last
+    latest = last[0] if last else None
+    for fix in sorted(fixes, key=lambda f: f.ts):
+        flags = set(fix.flags)
+        if fix.acc is not None and fix.acc > POOR_ACCURACY_M:
+            flags.add("poor_acc")
+        if latest is not None and fix.ts < latest:
+            flags.add("late")
+        if anchor is not None and fix.ts > anchor[0]:
+            hours = (fix.ts - anchor[0]).total_seconds() / 3600
+            if _km(anchor[1], anchor[2], fix.lat, fix.lon) / hours > MAX_PLAUSIBLE_KMH:
+                flags.add("jump")
+        if "jump" not in flags and (anchor is None or fix.ts >= anchor[0]):
+            anchor = (fix.ts, fix.lat, fix.lon)
+        out.append(replace(fix, flags=frozenset(flags)) if flags != fix.flags else fix)
+    return out

@@ -1,0 +1,98 @@
+"""The ingest worker: take a batch from the broker, run the pipeline, commit, ack."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from ingest import metrics
+from ingest.mqtt import Consumer
+from ingest.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def ensure_partitions(pipeline: Pipeline, today: date, back_days: int, ahead_days: int) -> None:
+    """Daily fix partitions covering every timestamp ingest can accept."""
+    with pipeline.factory() as session, session.begin():
+        for offset in range(-back_days, ahead_days + 1):
+            session.execute(text("SELECT keywatch_ensure_fix_partition(:d)"),
+                            {"d": today + timedelta(days=offset)})
+
+
+class IngestWorker:
+    def __init__(self, pipeline: Pipeline, consumer: Consumer, *, batch_size: int,
+                 batch_ms: int, max_age_days: int) -> None:
+        self.pipeline = pipeline
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_ms / 1000
+        self.max_age_days = max_age_days
+        self.stopping = threading.Event()
+        self._partitions_day: date | None = None
+
+    def run(self) -> None:
+        self.consumer.start()
+        while not self.stopping.is_set():
+            self._maintain()
+            messages = self.consumer.take(self.batch_size, self.batch_wait_s)
+            metrics.QUEUE_DEPTH.set(len(self.consumer.queue))
+            if messages:
+                self._process_until_committed(messages)
+        self.consumer.stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.consumer.ready:
+            self.consumer.ready.notify_all()
+
+    def _maintain(self) -> None:
+        today = datetime.now(UTC).date()
+        if self._partitions_day != today:
+            self._retry(lambda: ensure_partitions(self.pipeline, today, self.max_age_days + 1, 2))
+            self._partitions_day = today
+
+    def _process_until_committed(self, messages: list) -> None:
+        """Never ack what was not stored: on a lost database wait and retry the batch.
+
+        Any other error is data-dependent: the batch is split until the one
+        message that causes it is found, and that one becomes a dead letter.
+        """
+        started = time.perf_counter()
+        try:
+            batch = self._retry(lambda: self.pipeline.process(messages, datetime.now(UTC)))
+        except Exception as exc:  # noqa: BLE001 - isolate the poison message, keep running
+            if len(messages) > 1:
+                half = len(messages) // 2
+                self._process_until_committed(messages[:half])
+                self._process_until_committed(messages[half:])
+                return
+            log.exception("message on %s could not be processed", messages[0].topic)
+            batch = self._retry(lambda: self.pipeline.dead_letter(messages[0], repr(exc)))
+        if batch is None:
+            return
+        self.consumer.ack(messages)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.FIXES_STORED.inc(batch.stored)
+        metrics.FIXES_DUPLICATE.inc(batch.duplicates)
+        for rejection in batch.rejections:
+            metrics.DEAD_LETTERS.labels(rejection.reason).inc()
+            log.info("dead letter %s from %s: %s", rejection.reason, rejection.device_id,
+                     rejection.detail)
+
+    def _retry(self, action):  # type: ignore[no-untyped-def]
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                return action()
+            except (OperationalError, InterfaceError) as exc:
+                log.error("database unavailable, batch not acknowledged; retrying in %.1f s: %s",
+                          delay, exc.__class__.__name__)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None

@@ -1,0 +1,75 @@
+"""The ``keywatch`` command line (contract §1a)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from keywatch import commands
+from keywatch.errors import KeywatchError
+from keywatch.services import ServiceError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keywatch", description="Keywatch key-vehicle monitoring")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    services = sub.add_parser("services", help="private PostGIS cluster and Mosquitto broker")
+    services.add_argument("action", choices=["up", "down", "status"])
+    services.set_defaults(handler=commands.services)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(handler=commands.db_upgrade)
+
+    user = sub.add_parser("user", help="accounts")
+    user.add_argument("action", choices=["add"])
+    user.add_argument("--username", required=True)
+    user.add_argument("--password", required=True)
+    user.add_argument("--role", required=True,
+                      choices=["admin", "supervisor", "officer", "inspector", "company"])
+    user.add_argument("--company", help="company code (role company)")
+    user.add_argument("--officer", help="officer badge (roles officer/supervisor)")
+    user.set_defaults(handler=commands.user_add)
+
+    run = sub.add_parser("run", help="run the platform (all parts, or --only some)")
+    run.add_argument("--only", default="", help="comma list of ingest,dispatch,gateway,web")
+    run.set_defaults(handler=commands.run)
+
+    sample = sub.add_parser("sample", help="the sample city")
+    sample.add_argument("action", choices=["load"])
+    sample.set_defaults(handler=commands.sample_load)
+
+    replay = sub.add_parser("replay", help="publish recorded tracks through MQTT")
+    replay.add_argument("paths", nargs="+")
+    replay.add_argument("--speed", type=float, default=1.0, help="replay speed factor (N×)")
+    replay.add_argument("--keep-time", action="store_true", help="do not shift times to now")
+    replay.set_defaults(handler=commands.replay)
+
+    jt808 = sub.add_parser("jt808", help="JT/T 808 tools")
+    jt808.add_argument("action", choices=["decode"])
+    jt808.add_argument("hex")
+    jt808.set_defaults(handler=commands.jt808_decode)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        code = handler(args)
+    except (KeywatchError, ServiceError) as exc:
+        print(f"keywatch: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

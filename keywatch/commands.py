@@ -1,0 +1,94 @@
+"""What each ``keywatch`` sub-command does; the parser lives in ``cli.py``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from keywatch.runtime import load_settings
+from keywatch.services import Services
+
+
+def services(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    svc = Services(settings.home)
+    if args.action == "up":
+        db_url, mqtt_url = svc.up()
+        print(f"KEYWATCH_DATABASE_URL={db_url}")
+        print(f"KEYWATCH_MQTT_URL={mqtt_url}")
+    elif args.action == "down":
+        svc.down()
+        print("stopped")
+    else:
+        for name, status in svc.status().items():
+            print(f"{name:10} {status}")
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from keywatch.db import make_engine
+    from keywatch.migrate import upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    print("database schema is up to date")
+    return 0
+
+
+def user_add(args: argparse.Namespace) -> int:
+    from keywatch.db import make_engine, make_sessionmaker, transaction
+    from registry.accounts import create_user
+
+    settings = load_settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with transaction(factory) as session:
+        user = create_user(
+            session,
+            username=args.username,
+            password=args.password,
+            role=args.role,
+            company_code=args.company,
+            officer_badge=args.officer,
+        )
+    print(f"created {user.role} account {user.username!r}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from keywatch.process import run_parts
+
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    return run_parts(load_settings(), parts)
+
+
+def sample_load(args: argparse.Namespace) -> int:
+    from keywatch.db import make_engine, make_sessionmaker, transaction
+    from registry.sample import SAMPLE_DIR, load_sample_city
+
+    settings = load_settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with transaction(factory) as session:
+        counts = load_sample_city(session, SAMPLE_DIR)
+    print("sample city loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    from ingest.replay import replay_paths
+
+    settings = load_settings()
+    return replay_paths(settings, args.paths, speed=args.speed, shift=not args.keep_time)
+
+
+def jt808_decode(args: argparse.Namespace) -> int:
+    from ingest.jt808 import DecodeError, decode_hex
+
+    try:
+        decoded = decode_hex(args.hex)
+    except DecodeError as exc:
+        print(f"keywatch: not a valid JT/T 808 frame: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(decoded, ensure_ascii=False, indent=2))
+    return 0

@@ -1,0 +1,150 @@
+"""Read-side lookups the ingest worker and dispatcher need, cached per process."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.models import Vehicle, VehicleGrant
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleRecord:
+    """What an incident needs to know about the vehicle a device speaks for."""
+
+    vehicle_id: int
+    plate: str
+    vehicle_class: str
+    device_id: str
+    company: str | None
+    home_district: str | None
+    officer: str | None
+    granted: frozenset[int]
+
+
+def vehicles_for_devices(session: Session, device_ids: list[str]) -> dict[str, VehicleRecord]:
+    """Active vehicles bound to these terminals, with their approved routes/sites."""
+    rows = (
+        session.execute(
+            select(Vehicle).where(Vehicle.device_id.in_(device_ids), Vehicle.status == "active")
+        )
+        .scalars()
+        .all()
+    )
+    grants: dict[int, set[int]] = {}
+    if rows:
+        ids = [v.id for v in rows]
+        for vehicle_id, fence_id in session.execute(
+            select(VehicleGrant.vehicle_id, VehicleGrant.geofence_id).where(
+                VehicleGrant.vehicle_id.in_(ids)
+            )
+        ):
+            grants.setdefault(vehicle_id, set()).add(fence_id)
+    return {
+        v.device_id: VehicleRecord(
+            vehicle_id=v.id,
+            plate=v.plate,
+            vehicle_class=v.vehicle_class,
+            device_id=v.device_id,
+            company=v.company_code,
+            home_district=v.home_district,
+            officer=v.officer_badge,
+            granted=frozenset(grants.get(v.id, ())),
+        )
+        for v in rows
+        if v.device_id
+    }
+
+
+class DeviceCache:
+    """device_id → VehicleRecord, refreshed after ``ttl_s``; unknown ids re-checked
+    after ``negative_ttl_s`` so a newly registered terminal is accepted quickly."""
+
+    def __init__(self, ttl_s: float = 30.0, negative_ttl_s: float = 2.0) -> None:
+        self.ttl_s = ttl_s
+        self.negative_ttl_s = negative_ttl_s
+        self._known: dict[str, tuple[float, VehicleRecord | None]] = {}
+
+    def resolve(self, session: Session, device_ids: set[str]) -> dict[str, VehicleRecord]:
+        now = time.monotonic()
+        stale = [d for d in device_ids if self._is_stale(d, now)]
+        if stale:
+            found = vehicles_for_devices(session, stale)
+            for device_id in stale:
+                self._known[device_id] = (now, found.get(device_id))
+        result = {}
+        for device_id in device_ids:
+            record = self._known[device_id][1]
+            if record is not None:
+                result[device_id] = record
+        return result
+
+    def _is_stale(self, device_id: str, now: float) -> bool:
+        entry = self._known.get(device_id)
+        if entry is None:
+            return True
+        ttl = self.ttl_s if entry[1] is not None else self.negative_ttl_s
+        return now - entry[0] > ttl
+
+    def clear(self) -> None:
+        self._known.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictRecord:
+    code: str
+    name: str
+    geometry: object  # shapely (Multi)Polygon, WGS-84
+    officer: str | None
+    supervisor: str | None
+
+
+def load_districts(session: Session) -> list[DistrictRecord]:
+    from geoalchemy2.shape import to_shape
+
+    from registry.models import District
+
+    return [
+        DistrictRecord(d.code, d.name, to_shape(d.geom), d.officer_badge, d.supervisor_badge)
+        for d in session.execute(select(District).order_by(District.code)).scalars()
+    ]
+
+
+def load_fences(session: Session) -> list:
+    """Active geofences as ``geo.fences.Fence`` objects (validated the one way)."""
+    from geoalchemy2.shape import to_shape
+    from shapely.geometry import mapping
+
+    from geo.fences import fence_from_feature
+    from registry.models import Geofence
+
+    fences = []
+    for row in session.execute(select(Geofence).where(Geofence.active)).scalars():
+        fences.append(
+            fence_from_feature(geofence_feature(row, mapping(to_shape(row.geom))), id=row.id)
+        )
+    return fences
+
+
+def geofence_feature(row: object, geometry: dict) -> dict:
+    """A geofence row as the contract §4 GeoJSON Feature."""
+    properties = {
+        "ref": row.ref,
+        "name": row.name,
+        "kind": row.kind,  # type: ignore[attr-defined]
+        "classes": list(row.classes or []),
+        "plates": list(row.plates or []),  # type: ignore[attr-defined]
+    }
+    for key in ("schedule", "speed_limit", "buffer_m"):
+        value = getattr(row, key)
+        if value is not None:
+            properties[key] = value
+    return {
+        "type": "Feature",
+        "id": row.id,
+        "geometry": geometry,  # type: ignore[attr-defined]
+        "properties": properties,
+    }
