@@ -64,8 +64,10 @@ def _client(address: BrokerAddress, client_id: str, *, manual_ack: bool) -> paho
 class Consumer:
     """Receives QoS 1 messages into a queue; ``ack`` sends PUBACKs in receipt order."""
 
-    def __init__(self, address: BrokerAddress, client_id: str, topic: str = TOPIC_FILTER) -> None:
+    def __init__(self, address: BrokerAddress, client_id: str, topic: str = TOPIC_FILTER,
+                 session_expiry_s: float = SESSION_EXPIRY_S) -> None:
         self.topic = topic
+        self.session_expiry_s = int(session_expiry_s)
         self.queue: deque[InboundMessage] = deque()
         self.ready = threading.Condition()
         self.connected = threading.Event()
@@ -77,7 +79,7 @@ class Consumer:
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self.session_expiry_s
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         # clean_start=False on EVERY connect: paho's default (first only) would
         # wipe the broker-side queue each time the worker restarts.

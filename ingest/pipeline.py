@@ -191,6 +191,9 @@ class Pipeline:
         return RuleContext(vehicle=info, index=world.fences, params=self.params,
                            tz=self.tz)  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        self.factory.kw["bind"].dispose()
+
     def dead_letter(self, message: InboundMessage, detail: str) -> Batch:
         """Store one message that made the pipeline fail, as a dead letter."""
         with self.factory() as session, session.begin():

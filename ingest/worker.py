@@ -45,6 +45,7 @@ class IngestWorker:
             if messages:
                 self._process_until_committed(messages)
         self.consumer.stop()
+        self.pipeline.close()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -73,7 +74,8 @@ class IngestWorker:
                 self._process_until_committed(messages[half:])
                 return
             log.exception("message on %s could not be processed", messages[0].topic)
-            batch = self._retry(lambda: self.pipeline.dead_letter(messages[0], repr(exc)))
+            detail = repr(exc)
+            batch = self._retry(lambda: self.pipeline.dead_letter(messages[0], detail))
         if batch is None:
             return
         self.consumer.ack(messages)

@@ -8,6 +8,7 @@ so as root the cluster is owned and started by the ``postgres`` user.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -186,10 +187,8 @@ class Services:
     def mqtt_down(self) -> None:
         pid_file = self.home / "mosquitto" / "mosquitto.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text().strip()), 15)
-            except (ProcessLookupError, ValueError):
-                pass
             pid_file.unlink(missing_ok=True)
 
     def up(self) -> tuple[str, str]:

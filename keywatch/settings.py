@@ -53,13 +53,14 @@ class Settings(BaseSettings):
     secret_key: str = "dev-insecure-secret-change-me"
     token_ttl: Duration = 3600
     production: bool = False
-    metric_crs: str = "EPSG:4547"
+    metric_crs: str = "EPSG:4549"  # CGCS2000 3-degree GK, CM 120E
     batch_size: int = 2000
     batch_ms: int = 200
     ack_timeouts: str = "serious=10m,critical=10m"
     retention_days: int = 90
     tile_url: str = ""
     mqtt_client_id: str = "keywatch-ingest"
+    mqtt_session_expiry: Duration = 14 * 86400
     rules_file: Path | None = None
 
     @property

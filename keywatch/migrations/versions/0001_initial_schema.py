@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-27 20:20:49.802375
 """
 
-from alembic import op
 import sqlalchemy as sa
-import geoalchemy2
+from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
@@ -292,10 +291,12 @@ def upgrade() -> None:
     sa.Column('ign', sa.Boolean(), nullable=True),
     sa.Column('district', sa.String(length=6), nullable=True),
     sa.Column('fixes_total', sa.BigInteger(), nullable=False),
-    sa.Column('seq_gaps', sa.SmallInteger(), nullable=False),
+    sa.Column('seq_gaps', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['vehicle_id'], ['vehicles.id'], name=op.f('fk_vehicle_state_vehicle_id_vehicles')),
     sa.PrimaryKeyConstraint('vehicle_id', name=op.f('pk_vehicle_state'))
     )
+    op.create_index(op.f('ix_vehicle_state_updated_at'), 'vehicle_state', ['updated_at'], unique=False)
     op.create_table('deliveries',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('incident_id', sa.BigInteger(), nullable=False),

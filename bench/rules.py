@@ -1,0 +1,201 @@
+"""Benchmark: geofence enrichment + the full rule pack, vs. PostGIS membership.
+
+Synthetic Qingdao (lon 119.9-120.7, lat 35.9-36.5): 2,000 zones of every kind,
+10,000 vehicles of every class, 100 fixes each (1,000,000 fixes). Times
+``FenceIndex.containing`` (in ingest-sized chunks) and ``RuleEngine.process``
+(per-vehicle batches), then -- when KEYWATCH_DATABASE_URL names a PostGIS
+database -- the same membership as one ``ST_Contains`` join in PostGIS.
+
+    .venv/bin/python bench/rules.py [--vehicles 10000] [--fixes 100] [--batch 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from geo.crs import geometry_to_wgs84  # noqa: E402
+from geo.fences import fence_from_feature  # noqa: E402
+from geo.index import FenceIndex  # noqa: E402
+from rules.engine import RuleContext, RuleEngine, VehicleInfo  # noqa: E402
+from rules.params import RuleParams  # noqa: E402
+from rules.types import VEHICLE_CLASSES, Fix, TachoEvent  # noqa: E402
+
+TZ = ZoneInfo("Asia/Shanghai")
+KINDS = ["restricted"] * 8 + ["speed"] * 4 + ["site"] * 4 + ["watch"] * 3 + ["route"]
+
+
+def make_zones(rng: np.random.Generator, n: int) -> list:
+    fences = []
+    for i in range(1, n + 1):
+        kind = KINDS[i % len(KINDS)]
+        lon, lat = rng.uniform(119.9, 120.7), rng.uniform(35.9, 36.5)
+        props: dict = {"name": f"z{i}", "kind": kind}
+        if kind == "route":
+            geom = shapely.LineString([(lon, lat), (lon + rng.uniform(-0.05, 0.05),
+                                                    lat + rng.uniform(-0.05, 0.05))])
+            props["buffer_m"] = 100
+        else:
+            geom = shapely.Point(lon, lat).buffer(rng.uniform(0.001, 0.006), quad_segs=6)
+        if kind == "restricted":
+            props["classes"] = ["muck_truck", "hazmat"]
+            props["schedule"] = [{"days": [1, 2, 3, 4, 5], "start": "07:00", "end": "21:00"}]
+        if kind == "speed":
+            props["speed_limit"] = {"coach": 100, "freight": 60, "school_bus": 40}
+        fences.append(fence_from_feature({"type": "Feature", "geometry": mapping(geom),
+                                          "properties": props}, id=i))
+    return fences
+
+
+def make_tracks(rng, vehicles: int, per: int):
+    """Random walks: 10 s fixes, speeds 0-70 km/h with some stops and speeders."""
+    lon0 = rng.uniform(119.95, 120.65, vehicles)
+    lat0 = rng.uniform(35.95, 36.45, vehicles)
+    speed = np.clip(rng.normal(35, 20, (vehicles, per)), 0, None)
+    speed[rng.random(vehicles) < 0.3] *= 0.05  # parked vehicles
+    heading = rng.uniform(0, 2 * np.pi, (vehicles, 1)) + np.cumsum(
+        rng.normal(0, 0.2, (vehicles, per)), axis=1)
+    step = speed / 3.6 * 10 / 111_000
+    lon = lon0[:, None] + np.cumsum(step * np.sin(heading), axis=1)
+    lat = lat0[:, None] + np.cumsum(step * np.cos(heading), axis=1)
+    return lon, lat, speed
+
+
+def build_fixes(index, lon, lat, speed, rng, chunk: int):
+    vehicles, per = lon.shape
+    flat_lon, flat_lat = lon.ravel(), lat.ravel()
+    t = time.perf_counter()
+    zones: list = []
+    for s in range(0, flat_lon.size, chunk):
+        zones += index.containing(flat_lon[s:s + chunk], flat_lat[s:s + chunk])
+    enrich_s = time.perf_counter() - t
+    start = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)  # 09:30 local
+    times = [start + timedelta(seconds=10 * k) for k in range(per)]
+    alarms = rng.random(lon.size) < 0.0005
+    fixes = []
+    for v in range(vehicles):
+        base = v * per
+        fixes.append([Fix(device_id=f"d{v}", ts=times[k], lat=float(lat[v, k]),
+                          lon=float(lon[v, k]), speed=float(speed[v, k]), acc=8.0, ign=True,
+                          alarms=("sos",) if alarms[base + k] else (), vehicle_id=v,
+                          zones=zones[base + k]) for k in range(per)])
+    return fixes, enrich_s, sum(1 for z in zones if z)
+
+
+def run_engine(fixes, index, vehicles_info, batch: int, report) -> tuple[float, int]:
+    engine, params = RuleEngine(), RuleParams.load()
+    states: list[dict] = [{} for _ in fixes]
+    events = 0
+    t = time.perf_counter()
+    per = len(fixes[0])
+    for s in range(0, per, batch):
+        for v, track in enumerate(fixes):
+            ctx = RuleContext(vehicles_info[v], index, params, TZ)
+            tacho = []
+            if s == 0 and v % 50 == 0:
+                tacho = [TachoEvent(f"d{v}", track[0].ts, "body_lift")]
+            states[v], ev = engine.process(states[v], track[s:s + batch], tacho, ctx)
+            events += len(ev)
+        report(f"  engine: {min(s + batch, per)}/{per} fixes per vehicle done")
+    return time.perf_counter() - t, events
+
+
+def postgis(url: str, fences, index, lon, lat, report) -> tuple[float, int] | None:
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute("CREATE TEMP TABLE bz (id int, geom geometry(Geometry, 4326))")
+        with conn.cursor().copy("COPY bz (id, geom) FROM STDIN") as copy:
+            for f in fences:
+                area = geometry_to_wgs84(index.area_metric(f.id), index.crs)
+                copy.write_row((f.id, f"SRID=4326;{area.wkt}"))
+        conn.execute("CREATE INDEX ON bz USING gist (geom)")
+        conn.execute("CREATE TEMP TABLE bf (n int, geom geometry(Point, 4326))")
+        report("  postgis: loading fixes ...")
+        with conn.cursor().copy("COPY bf (n, geom) FROM STDIN") as copy:
+            for n, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
+                copy.write_row((n, f"SRID=4326;POINT({x} {y})"))
+        conn.execute("ANALYZE bz")
+        conn.execute("ANALYZE bf")
+        report("  postgis: ST_Contains join ...")
+        t = time.perf_counter()
+        (pairs,) = conn.execute("SELECT count(*) FROM bf JOIN bz ON ST_Contains(bz.geom, "
+                                "bf.geom)").fetchone()
+        return time.perf_counter() - t, pairs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vehicles", type=int, default=10_000)
+    ap.add_argument("--fixes", type=int, default=100, help="fixes per vehicle")
+    ap.add_argument("--zones", type=int, default=2_000)
+    ap.add_argument("--batch", type=int, default=50, help="fixes per vehicle per engine call")
+    ap.add_argument("--chunk", type=int, default=20_000, help="fixes per containing() call")
+    args = ap.parse_args()
+
+    def report(msg: str) -> None:
+        print(msg, flush=True)
+
+    rng = np.random.default_rng(42)
+    report(f"building {args.zones} zones ...")
+    fences = make_zones(rng, args.zones)
+    t = time.perf_counter()
+    index = FenceIndex(fences)
+    report(f"  index built in {time.perf_counter() - t:.2f} s")
+    lon, lat, speed = make_tracks(rng, args.vehicles, args.fixes)
+    n = lon.size
+    report(f"enriching {n} fixes (FenceIndex.containing, chunks of {args.chunk}) ...")
+    fixes, enrich_s, in_zone = build_fixes(index, lon, lat, speed, rng, args.chunk)
+    sites = index.by_kind.get("site", ())
+    routes = index.by_kind.get("route", ())
+    classes = [VEHICLE_CLASSES[v % len(VEHICLE_CLASSES)] for v in range(args.vehicles)]
+    # Permits (an approved route and site) go to muck trucks, as in the city.
+    info = [VehicleInfo(v, f"鲁B{v:05d}", cls,
+                        granted=frozenset({sites[v % len(sites)], routes[v % len(routes)]})
+                        if cls == "muck_truck" else frozenset())
+            for v, cls in enumerate(classes)]
+    report(f"running the rule pack, batches of {args.batch} fixes per vehicle ...")
+    engine_s, events = run_engine(fixes, index, info, args.batch, report)
+    url = os.environ.get("KEYWATCH_DATABASE_URL")
+    pg = None
+    if url:
+        report("PostGIS baseline ...")
+        pg = postgis(url, fences, index, lon.ravel(), lat.ravel(), report)
+    else:
+        report("KEYWATCH_DATABASE_URL not set: skipping the PostGIS ST_Contains baseline")
+    total = enrich_s + engine_s
+    rows = [("fixes", f"{n}"), ("fixes inside >= 1 zone", f"{in_zone}"),
+            ("enrichment (containing)", f"{enrich_s:.2f} s  {n / enrich_s:,.0f} fixes/s"),
+            ("rule engine", f"{engine_s:.2f} s  {n / engine_s:,.0f} fixes/s"),
+            ("enrichment + engine", f"{total:.2f} s  {n / total:,.0f} fixes/s"),
+            ("rule events", f"{events}")]
+    pg_rate = 0.0
+    if pg:
+        pg_rate = n / pg[0]
+        rows.append(("PostGIS ST_Contains", f"{pg[0]:.2f} s  {pg_rate:,.0f} fixes/s "
+                                            f"({pg[1]} pairs)"))
+    width = max(len(k) for k, _ in rows)
+    print()
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    ratio = f"{(n / total) / pg_rate:.2f}" if pg_rate else "nan"
+    print(f"RESULT fixes_per_s={n / total:.0f} enrich_fixes_per_s={n / enrich_s:.0f} "
+          f"engine_fixes_per_s={n / engine_s:.0f} postgis_fixes_per_s={pg_rate:.0f} "
+          f"ratio={ratio}")
+
+
+if __name__ == "__main__":
+    main()

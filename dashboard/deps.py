@@ -1,0 +1,77 @@
+"""FastAPI dependencies: ``SessionDep``, ``CurrentUser``, role guards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.security import COOKIE, Principal, read_token
+from keywatch.errors import Forbidden, Invalid, Unauthorized
+from keywatch.settings import Settings
+from registry.models import OfficerDistrict, User
+from registry.validation import normalise_plate
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def principal_for(session: Session, user: User) -> Principal:
+    districts: set[str] = set()
+    if user.officer_badge:
+        districts = set(session.scalars(
+            select(OfficerDistrict.district).where(OfficerDistrict.badge == user.officer_badge)))
+    return Principal(user.id, user.username, user.role, user.company_code,
+                     user.officer_badge, frozenset(districts))
+
+
+def current_user(request: Request, session: SessionDep, settings: SettingsDep,
+                 token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    token = token or request.cookies.get(COOKIE)
+    if not token:
+        raise Unauthorized("not signed in: send a bearer token from POST /api/v1/auth/token")
+    try:
+        claims = read_token(token, secret=settings.secret_key)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("invalid or expired token; sign in again") from exc
+    user = session.get(User, int(claims["sub"]))
+    if user is None or not user.active or user.token_version != claims["ver"]:
+        raise Unauthorized("token revoked; sign in again")
+    return principal_for(session, user)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    def check(user: CurrentUser) -> Principal:
+        if user.role not in roles:
+            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
+        return user
+
+    return Depends(check)
+
+
+def parse_plate(value: str) -> str:
+    """A plate from a path or query, normalised (鲁B·12345 → 鲁B12345), or 422."""
+    try:
+        return normalise_plate(value)
+    except ValueError as exc:
+        raise Invalid(f"plate {value!r}: {exc}") from exc

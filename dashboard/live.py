@@ -1,0 +1,149 @@
+"""The live hub: LISTEN to PostgreSQL, fan positions and incidents out to SSE clients.
+
+Web processes are stateless: each one listens on its own, so several can run
+behind a load balancer. Positions changed since the last notification are read
+from ``vehicle_state`` (one query per notification, not per client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+from prometheus_client import Gauge
+
+from dashboard.security import Principal
+from keywatch.db import psycopg_url
+
+log = logging.getLogger(__name__)
+SSE_CLIENTS = Gauge("keywatch_sse_clients", "Connected live (SSE) clients")
+
+POSITIONS_SQL = """
+SELECT v.plate, v.vehicle_class, v.company_code, s.lat, s.lon, s.speed, s.heading, s.ign,
+       s.last_ts, s.district, s.updated_at
+FROM vehicle_state s JOIN vehicles v ON v.id = s.vehicle_id
+WHERE s.updated_at > %s AND s.lat IS NOT NULL
+ORDER BY s.updated_at
+"""
+
+INCIDENT_SQL = """
+SELECT id, rule, severity, status, plate, vehicle_class, company, district, officer,
+       supervisor, started_at, ended_at, ST_X(geom), ST_Y(geom), details
+FROM incidents WHERE id = %s
+"""
+
+
+@dataclass(eq=False)
+class Client:
+    user: Principal
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+
+
+class LiveHub:
+    def __init__(self, database_url: str) -> None:
+        self.url = psycopg_url(database_url)
+        self.clients: set[Client] = set()
+        self._task: asyncio.Task | None = None
+        self._since = datetime.now(UTC)
+
+    def subscribe(self, user: Principal) -> Client:
+        client = Client(user)
+        self.clients.add(client)
+        SSE_CLIENTS.set(len(self.clients))
+        return client
+
+    def unsubscribe(self, client: Client) -> None:
+        self.clients.discard(client)
+        SSE_CLIENTS.set(len(self.clients))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except (psycopg.OperationalError, OSError) as exc:
+                log.warning("live hub lost the database (%s); reconnecting", exc)
+                await asyncio.sleep(1)
+
+    async def _listen(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as listen, \
+                await psycopg.AsyncConnection.connect(self.url, autocommit=True) as query:
+            await listen.execute("LISTEN keywatch_positions")
+            await listen.execute("LISTEN keywatch_outbox")
+            async for note in listen.notifies():
+                if note.channel == "keywatch_positions":
+                    await self._positions(query)
+                elif note.payload.isdigit():
+                    await self._incident(query, int(note.payload))
+
+    async def _positions(self, conn: psycopg.AsyncConnection) -> None:
+        cur = await conn.execute(POSITIONS_SQL, (self._since,))
+        rows = await cur.fetchall()
+        if not rows:
+            return
+        self._since = rows[-1][10]
+        for client in list(self.clients):
+            company = client.user.company if client.user.role == "company" else None
+            items = [_position(r) for r in rows if company is None or r[2] == company]
+            if items:
+                _offer(client, "positions", items)
+
+    async def _incident(self, conn: psycopg.AsyncConnection, incident_id: int) -> None:
+        cur = await conn.execute(INCIDENT_SQL, (incident_id,))
+        row = await cur.fetchone()
+        if row is None:
+            return
+        incident = _incident(row)
+        for client in list(self.clients):
+            if _may_see_incident(client.user, incident):
+                _offer(client, "incident", incident)
+
+
+def _offer(client: Client, event: str, data: object) -> None:
+    try:
+        client.queue.put_nowait((event, data))
+    except asyncio.QueueFull:
+        log.warning("live client %s is too slow; dropping an update", client.user.username)
+
+
+def _position(row: tuple) -> dict:
+    return {"plate": row[0], "class": row[1], "company": row[2], "lat": row[3], "lon": row[4],
+            "speed": row[5], "heading": row[6], "ign": row[7],
+            "ts": row[8].isoformat() if row[8] else None, "district": row[9]}
+
+
+def _incident(row: tuple) -> dict:
+    keys = ("id", "rule", "severity", "status", "plate", "vehicle_class", "company",
+            "district", "officer", "supervisor", "started_at", "ended_at", "lon", "lat",
+            "details")
+    out = dict(zip(keys, row, strict=True))
+    for key in ("started_at", "ended_at"):
+        out[key] = out[key].isoformat() if out[key] else None
+    return out
+
+
+def _may_see_incident(user: Principal, incident: dict) -> bool:
+    """The same rule as ``scope.incidents_visible``, on a dict."""
+    if user.role in ("admin", "inspector"):
+        return True
+    if user.role == "company":
+        return bool(user.company) and incident["company"] == user.company
+    return (incident["district"] in user.districts or incident["officer"] == user.officer
+            or (user.role == "supervisor" and incident["supervisor"] == user.officer))
+
+
+def sse_frame(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"

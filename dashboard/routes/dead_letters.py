@@ -1,0 +1,61 @@
+"""/api/v1/dead-letters — rejected messages with their reason and raw bytes."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from dashboard.deps import CurrentUser, SessionDep, require_roles
+from ingest.models import DeadLetter
+
+router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"],
+                   dependencies=[require_roles("admin", "supervisor")])
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    source: str
+    topic: str | None
+    device_id: str | None
+    reason: str
+    detail: str
+    payload_base64: str
+    payload_text: str | None
+    replayed_at: datetime | None
+
+
+@router.get("", response_model=list[DeadLetterOut])
+def list_dead_letters(
+    session: SessionDep, user: CurrentUser, reason: str | None = None,
+    device_id: str | None = None, since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DeadLetterOut]:
+    query = select(DeadLetter)
+    if reason:
+        query = query.where(DeadLetter.reason == reason)
+    if device_id:
+        query = query.where(DeadLetter.device_id == device_id)
+    if since:
+        query = query.where(DeadLetter.received_at >= since)
+    rows = session.scalars(query.order_by(DeadLetter.id.desc()).limit(limit).offset(offset))
+    return [_out(row) for row in rows]
+
+
+def _out(row: DeadLetter) -> DeadLetterOut:
+    try:
+        text = row.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return DeadLetterOut(
+        id=row.id, received_at=row.received_at, source=row.source, topic=row.topic,
+        device_id=row.device_id, reason=row.reason, detail=row.detail,
+        payload_base64=base64.b64encode(row.payload).decode(), payload_text=text,
+        replayed_at=row.replayed_at,
+    )

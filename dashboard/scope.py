@@ -1,0 +1,49 @@
+"""The one scoping layer: what each principal may see (object-level authorisation).
+
+Every list and every by-id read goes through these filters, so a company never
+sees another company's vehicles or incidents, by list, by id or by stream.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import false, or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from alerts.models import Incident
+from dashboard.security import Principal
+from registry.models import Vehicle
+
+SEE_ALL = ("admin", "inspector")
+
+
+def incidents_visible(user: Principal) -> ColumnElement[bool] | None:
+    """A WHERE clause on incidents, or None when the user sees all."""
+    if user.role in SEE_ALL:
+        return None
+    if user.role == "company":
+        return Incident.company == user.company if user.company else false()
+    clauses = []
+    if user.districts:
+        clauses.append(Incident.district.in_(user.districts))
+    if user.officer:
+        clauses.append(Incident.officer == user.officer)
+        if user.role == "supervisor":
+            clauses.append(Incident.supervisor == user.officer)
+    return or_(*clauses) if clauses else false()
+
+
+def vehicles_visible(user: Principal) -> ColumnElement[bool] | None:
+    """Companies see their own fleet; police roles see the city's key vehicles."""
+    if user.role == "company":
+        return Vehicle.company_code == user.company if user.company else false()
+    return None
+
+
+def may_act_on_incident(user: Principal, incident: Incident) -> bool:
+    """Officers acknowledge/resolve incidents of their districts; supervisors theirs too."""
+    if user.role == "admin":
+        return True
+    if user.role not in ("officer", "supervisor"):
+        return False
+    return (incident.district in user.districts or incident.officer == user.officer
+            or (user.role == "supervisor" and incident.supervisor == user.officer))

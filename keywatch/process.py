@@ -1,0 +1,67 @@
+"""``keywatch run``: run the parts of the platform, all in one process or each alone."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from keywatch.settings import Settings
+
+log = logging.getLogger(__name__)
+PARTS = ("ingest", "dispatch", "gateway", "web")
+
+
+def run_parts(settings: Settings, parts: list[str]) -> int:
+    parts = parts or list(PARTS)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        print(f"keywatch run: unknown part(s) {', '.join(sorted(unknown))}; "
+              f"choose from {', '.join(PARTS)}")
+        return 2
+    stoppers = []
+    threads = []
+    if "ingest" in parts:
+        from keywatch.wiring import build_ingest_worker
+
+        worker = build_ingest_worker(settings)
+        threads.append(threading.Thread(target=worker.run, name="ingest", daemon=True))
+        stoppers.append(worker.stop)
+    if "dispatch" in parts:
+        from alerts.dispatcher import Dispatcher
+        from keywatch.db import make_engine
+
+        dispatcher = Dispatcher(make_engine(settings.database_url), settings)
+        threads.append(threading.Thread(target=dispatcher.run, name="dispatch", daemon=True))
+        stoppers.append(dispatcher.stop)
+    if "gateway" in parts:
+        from ingest.gateway_service import GatewayService
+
+        gateway = GatewayService(settings)
+        threads.append(threading.Thread(target=gateway.run, name="gateway", daemon=True))
+        stoppers.append(gateway.stop)
+    for thread in threads:
+        thread.start()
+    log.info("running: %s", ", ".join(parts))
+    if "web" in parts:
+        import uvicorn
+
+        from dashboard.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                    log_level="info")
+    else:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        try:
+            while not stop.wait(1):
+                if not all(t.is_alive() for t in threads):
+                    log.error("a part stopped unexpectedly")
+                    break
+        except KeyboardInterrupt:
+            pass
+    for stopper in stoppers:
+        stopper()
+    for thread in threads:
+        thread.join(timeout=10)
+    return 0

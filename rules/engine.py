@@ -1,0 +1,171 @@
+"""The rule engine: shared guards, then every rule, for one vehicle at a time.
+
+``process`` takes the vehicle's durable state (a JSON-serialisable dict the
+caller checkpoints in the same transaction as the batch) and returns a new one;
+the input is never mutated, so a failed transaction can simply be retried.
+
+Shared guards, decided here once:
+
+* fixes are sorted by time; a fix at or before the last processed time
+  (``last.ts``) is *late* (or a duplicate): it is never fed to state-machine
+  rules again, so a redelivered batch changes nothing; late fixes and tacho
+  events are still offered to one-off rules (accidents, unloading, alarms),
+  which deduplicate by key themselves;
+* within a batch, fixes with the same time are duplicates: the first wins;
+* tacho events are ordered with the fixes; an event older than the newest
+  fix or event already processed is late; an exact repeat is dropped;
+* membership (inside/outside every fence) is confirmed once for all rules;
+* a rule that raises is logged with vehicle and rule and skipped: its state
+  is left as it was and the other rules still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from rules import membership
+from rules.base import Result, Rule, RuleContext, State, VehicleInfo
+from rules.batch import Batch
+from rules.types import Fix, RuleEvent, TachoEvent
+
+__all__ = ["RuleContext", "RuleEngine", "VehicleInfo"]
+
+log = logging.getLogger(__name__)
+STATE_VERSION = 1
+
+
+class RuleEngine:
+    """Runs a table of rules (by default ``rules.registry.RULES``)."""
+
+    def __init__(self, rules: Mapping[str, Rule] | None = None) -> None:
+        if rules is None:
+            from rules.registry import RULES
+
+            rules = RULES
+        self.rules = dict(rules)
+
+    def process(self, state: State | None, fixes: Sequence[Fix], tacho: Sequence[TachoEvent],
+                ctx: RuleContext) -> Result:
+        """Apply one vehicle's new fixes and tachograph events."""
+        st = _fresh(state)
+        batch, last = self._batch(st, fixes, tacho, ctx)
+        if batch.n == 0 and not batch.tacho and not batch.late_fixes and not batch.late_tacho:
+            return st, []
+        mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
+        st["member"], batch.membership = membership.update(
+            st.get("member", {}), ts=batch.ts.tolist(), zones=[f.zones for f in batch.fixes],
+            usable=batch.usable.tolist(), moving=batch.moving.tolist(),
+            lon=[f.lon for f in batch.fixes], lat=[f.lat for f in batch.fixes],
+            confirm_s=mparams.confirm_s, zone_confirm=_zone_confirm(ctx))
+        events: list[RuleEvent] = []
+        rule_states = dict(st.get("rules", {}))
+        for name, rule in self.rules.items():
+            old = rule_states.get(name, {})
+            try:
+                new, emitted = rule.evaluate(old, batch, ctx)
+            except Exception:
+                log.exception("rule %s failed for vehicle %s; its state is kept",
+                              name, ctx.vehicle.vehicle_id)
+                continue
+            _store(rule_states, name, new)
+            events.extend(emitted)
+        st["rules"] = rule_states
+        st["last"] = last
+        return st, events
+
+    def tick(self, state: State | None, now: datetime, ctx: RuleContext) -> Result:
+        """Clock-driven rules (signal lost, fatigue while data stops) at ``now``."""
+        st = _fresh(state)
+        if "last" not in st:
+            return st, []
+        events: list[RuleEvent] = []
+        rule_states = dict(st.get("rules", {}))
+        for name, rule in self.rules.items():
+            if rule.tick is None:
+                continue
+            try:
+                new, emitted = rule.tick(rule_states.get(name, {}), now, st["last"], ctx)
+            except Exception:
+                log.exception("rule %s tick failed for vehicle %s", name, ctx.vehicle.vehicle_id)
+                continue
+            _store(rule_states, name, new)
+            events.extend(emitted)
+        st["rules"] = rule_states
+        return st, events
+
+    def _batch(self, st: State, fixes: Sequence[Fix], tacho: Sequence[TachoEvent],
+               ctx: RuleContext) -> tuple[Batch, dict[str, Any]]:
+        prev = st.get("last", {})
+        last_ts = prev.get("ts", -np.inf)
+        ts = np.fromiter((f.ts.timestamp() for f in fixes), dtype=float, count=len(fixes))
+        ordered = list(fixes)
+        if ts.size and not (np.diff(ts) > 0).all():
+            order = np.argsort(ts, kind="stable")
+            ts, ordered = ts[order], [ordered[i] for i in order.tolist()]
+            keep = np.concatenate([[True], np.diff(ts) > 0])  # same time: the first wins
+            ts, ordered = ts[keep], [f for f, k in zip(ordered, keep.tolist(), strict=True) if k]
+        late: list[Fix] = []
+        if ts.size and ts[0] <= last_ts:
+            cut = int(np.searchsorted(ts, last_ts, side="right"))
+            late = [f for f, t in zip(ordered[:cut], ts[:cut].tolist(), strict=True)
+                    if t < last_ts]
+            ts, ordered = ts[cut:], ordered[cut:]
+        new_tacho, late_tacho = _split_tacho(st, tacho)
+        mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
+        batch = Batch(ordered, ts, new_tacho, tz=ctx.tz, prev=prev,
+                      moving_kmh=mparams.moving_kmh, max_acc_m=mparams.max_acc_m,
+                      late_fixes=late, late_tacho=late_tacho)
+        last = prev
+        if batch.n:
+            f = ordered[-1]
+            last = {"ts": float(ts[-1]), "moving": bool(batch.moving[-1]), "ign": f.ign,
+                    "lon": f.lon, "lat": f.lat, "speed": float(batch.speed[-1])}
+        return batch, last
+
+
+def _split_tacho(st: State,
+                 tacho: Sequence[TachoEvent]) -> tuple[list[TachoEvent], list[TachoEvent]]:
+    """New vs late tacho events; records the newest events' keys for dedupe."""
+    if not tacho:
+        return [], []
+    seen_ts = st.get("tacho_ts", -np.inf)
+    seen = set(st.get("tacho_keys", ()))
+    horizon = max(st.get("last", {}).get("ts", -np.inf), seen_ts)
+    new: list[TachoEvent] = []
+    late: list[TachoEvent] = []
+    for e in sorted(tacho, key=lambda e: e.ts):
+        t = e.ts.timestamp()
+        key = f"{t}|{e.event}|{e.driver or ''}"
+        if key in seen:
+            continue
+        seen.add(key)
+        (late if t < horizon else new).append(e)
+    newest = max(seen_ts, *(e.ts.timestamp() for e in new)) if new else seen_ts
+    if newest != seen_ts or new:
+        st["tacho_ts"] = newest
+        st["tacho_keys"] = sorted(k for k in seen if float(k.split("|", 1)[0]) >= newest)
+    return new, late
+
+
+def _zone_confirm(ctx: RuleContext) -> dict[int, float]:
+    zones = ctx.params.zones_with("membership")
+    return {z: ctx.params.for_zone(ctx.vehicle, "membership", z).confirm_s for z in zones}
+
+
+def _store(rule_states: dict[str, Any], name: str, new: State) -> None:
+    if new:
+        rule_states[name] = new
+    else:
+        rule_states.pop(name, None)
+
+
+def _fresh(state: State | None) -> State:
+    """A shallow copy: rules replace, never mutate, the sub-states they are given."""
+    st = dict(state or {})
+    st.setdefault("v", STATE_VERSION)
+    return st
