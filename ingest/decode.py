@@ -87,13 +87,25 @@ def _json_items(message: InboundMessage, device_id: str, limits: Limits,
 
 def _jt808_items(message: InboundMessage, device_id: str,
                  out: Decoded) -> tuple[list | None, list]:
-    from ingest.jt808.canonical import payload_items
+    """Whole JT/T 808 frames; each bad frame (or batch item) is its own dead letter."""
+    from ingest.jt808 import decode_payload
 
-    try:
-        positions, events = payload_items(message.payload, expected_device=device_id)
-    except ValueError as exc:  # DecodeError subclasses ValueError
-        out.rejections.append(_reject(message, "bad_jt808", str(exc), device_id))
-        return None, []
+    positions: list = []
+    events: list = []
+    for frame in decode_payload(message.payload):
+        raw = frame.raw or message.payload
+        if frame.error is not None:
+            out.rejections.append(_reject(message, "bad_jt808", frame.error, device_id, raw))
+            continue
+        if frame.device_id != device_id:
+            out.rejections.append(_reject(
+                message, "wrong_device", f"frame of terminal {frame.device_id!r} published on "
+                f"the topic of {device_id!r}", device_id, raw))
+            continue
+        for error in frame.records.errors:
+            out.rejections.append(_reject(message, "bad_jt808", error, device_id, raw))
+        positions += frame.records.fixes
+        events += frame.records.events
     return positions, events
 
 

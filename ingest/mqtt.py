@@ -6,6 +6,7 @@ into paho's network thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -162,3 +163,46 @@ class Publisher:
         self.client.disconnect()
         self.client.loop_stop()
 
+
+
+class AsyncPublisher(Publisher):
+    """QoS 1 publishing awaited from asyncio: the future resolves on the PUBACK."""
+
+    def __init__(self, address: BrokerAddress, client_id: str | None = None) -> None:
+        super().__init__(address, client_id)
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
+        self._early: dict[int, bool] = {}
+        self._lock = threading.Lock()
+        self.client.on_publish = self._on_publish
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        with self._lock:
+            entry = self._pending.pop(mid, None)
+            if entry is None:  # the PUBACK beat publish_acked's bookkeeping
+                self._early[mid] = reason_code.is_failure
+                return
+        loop, future = entry
+        loop.call_soon_threadsafe(_resolve, future, reason_code.is_failure)
+
+    async def publish_acked(self, topic: str, payload: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        # paho's lock is held while it calls on_publish: never hold ours around publish()
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            raise ConnectionError(f"MQTT publish failed: {paho.error_string(info.rc)}")
+        with self._lock:
+            if info.mid in self._early:
+                _resolve(future, self._early.pop(info.mid))
+            else:
+                self._pending[info.mid] = (loop, future)
+        await future
+
+
+def _resolve(future: asyncio.Future, failed: bool) -> None:
+    if future.done():
+        return
+    if failed:
+        future.set_exception(ConnectionError("the broker refused the message"))
+    else:
+        future.set_result(None)

@@ -84,6 +84,8 @@ def position(item: Any, device_id: str) -> Fix:
     if not isinstance(alarms, list) or not all(isinstance(a, str) for a in alarms):
         raise ItemError("bad_field", "alarms must be a list of alarm names")
     extras = item.get("extras") or {}
+    if isinstance(extras, dict) and extras.get("located") is False:
+        raise ItemError("not_located", "the terminal reports no satellite fix (JT/T 808 status)")
     return Fix(
         device_id=device_id,
         ts=ts,

@@ -14,7 +14,15 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from registry.validation import (
     normalise_plate,
@@ -167,7 +175,7 @@ Badge = Annotated[
         "badge {value!r} (警号) must be 1–20 letters, digits or '-'",
     ),
 ]
-GeofenceRef = Annotated[str, BeforeValidator(_ref_to_str), Field(min_length=1, max_length=60)]
+GeofenceRef = Annotated[str, Field(min_length=1, max_length=60), BeforeValidator(_ref_to_str)]
 PhotoRef = Annotated[str, Field(min_length=1, max_length=500)]
 
 VehicleClass = Annotated[
@@ -260,13 +268,19 @@ class ShiftIn(_Input):
     start: HHMM
     end: HHMM
 
-    @model_validator(mode="after")
-    def _check(self) -> ShiftIn:
-        if len(set(self.days)) != len(self.days):
+    @field_validator("days")
+    @classmethod
+    def _days_once(cls, days: list[int]) -> list[int]:
+        if len(set(days)) != len(days):
             raise ValueError("shift days must not repeat")
-        if self.start == self.end:
+        return days
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, end: str, info: ValidationInfo) -> str:
+        if end == info.data.get("start"):
             raise ValueError("a shift's start and end must differ")
-        return self
+        return end
 
 
 class OfficerIn(_Input):
@@ -298,9 +312,10 @@ class InspectionRowIn(_Input):
     rectification_status: RectificationStatus | None = None
     photos: list[PhotoRef] = []
 
-    @model_validator(mode="after")
-    def _check(self) -> InspectionRowIn:
-        deadline = self.rectification_deadline
-        if deadline is not None and deadline < self.date:
+    @field_validator("rectification_deadline")
+    @classmethod
+    def _after_inspection(cls, deadline: date | None, info: ValidationInfo) -> date | None:
+        inspected = info.data.get("date")
+        if deadline is not None and inspected is not None and deadline < inspected:
             raise ValueError("rectification deadline (整改期限) is before the inspection date")
-        return self
+        return deadline

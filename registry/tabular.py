@@ -21,7 +21,8 @@ from xml.etree import ElementTree
 
 from pydantic import BaseModel, ValidationError
 
-from keywatch import errors
+from keywatch.errors import Invalid
+from keywatch.errors import TooLarge as PayloadTooLarge
 from registry.headers import IMPORT_SPECS, ImportSpec, fold_header
 from registry.xlsx import FormulaCell, WorkbookError, read_first_sheet
 
@@ -46,7 +47,7 @@ _BROKEN_WORKBOOK = (
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-class ImportFileError(errors.Invalid, ValueError):
+class ImportFileError(Invalid, ValueError):
     """The file as a whole cannot be imported (→ 422); ``problems`` lists every reason."""
 
     def __init__(self, *problems: str) -> None:
@@ -54,7 +55,7 @@ class ImportFileError(errors.Invalid, ValueError):
         super().__init__("; ".join(problems))
 
 
-class TooLarge(errors.TooLarge, ImportFileError):
+class TooLarge(PayloadTooLarge, ImportFileError):
     """The input exceeds the size limit named in the message (→ 413)."""
 
 
@@ -141,6 +142,8 @@ def _xlsx_grid(data: bytes, name: str, max_bytes: int) -> list[list[str]]:
                     f"{name} unpacks to more than {limit} bytes, the limit for a workbook"
                 )
             return read_first_sheet(archive)
+    except ImportFileError:
+        raise
     except zipfile.BadZipFile as exc:
         raise ImportFileError(f"{name} looks like a ZIP/XLSX file but is damaged") from exc
     except _BROKEN_WORKBOOK as exc:

@@ -222,7 +222,7 @@ def validate_phone(s: str) -> str:
         raise ValueError(f"{what} has an invalid extension")
     if _MOBILE.fullmatch(digits) and not ext:
         return digits
-    if digits.startswith("0") and not digits.startswith("00"):
+    if len(digits) > 3 and digits[0] == "0" and digits[1] != "0":
         area_len = 3 if digits[1] in "12" else 4  # 010 and 02x are the 3-digit area codes
         area, number = digits[:area_len], digits[area_len:]
         if digits.isdigit() and re.fullmatch(r"[1-9][0-9]{6,7}", number):

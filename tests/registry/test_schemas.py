@@ -261,3 +261,15 @@ def test_inspection_row_problems() -> None:
                 "rectification_deadline": "2026-11-01",
             }
         )
+
+
+def test_lengths_fit_the_registry_columns() -> None:
+    rid = make_resident_id("370202", date(1985, 3, 4), 17)
+    with pytest.raises(ValidationError, match="at most 50 characters"):
+        DriverIn.model_validate({"licence_no": rid, "name": "王" * 51})
+    with pytest.raises(ValidationError, match="1–40 letters"):
+        VehicleIn.model_validate(vehicle(company="Q" * 41))
+    with pytest.raises(ValidationError, match="1–20 letters"):
+        OfficerIn.model_validate({"badge": "P" * 21, "name": "李"})
+    with pytest.raises(ValidationError, match="at most 60 characters"):
+        VehicleIn.model_validate(vehicle(routes=["R" * 61]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, timedelta
 
 import pytest
@@ -215,7 +216,9 @@ def test_phones_are_normalised(raw: str, phone: str) -> None:
     assert validate_phone(raw) == phone
 
 
-@pytest.mark.parametrize("raw", ["12912345678", "1391234567", "88776655", "0532-0877665", "abc"])
+@pytest.mark.parametrize(
+    "raw", ["12912345678", "1391234567", "88776655", "0532-0877665", "abc", "0", "0-", "", "转1"]
+)
 def test_bad_phones_are_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="neither a mainland mobile"):
         validate_phone(raw)
@@ -252,3 +255,27 @@ def test_urls_emails_dates_and_times() -> None:
     assert validate_hhmm("7:05") == "07:05"
     with pytest.raises(ValueError, match="HH:MM"):
         validate_hhmm("24:00")
+
+
+_VALIDATORS = [
+    normalise_plate,
+    validate_vin,
+    validate_resident_id,
+    validate_uscc,
+    validate_district_code,
+    validate_phone,
+    validate_mobile,
+    validate_device_id,
+    validate_http_url,
+    validate_email,
+    parse_date,
+    validate_hhmm,
+]
+
+
+@given(st.text(alphabet="鲁京粤使挂学港0123456789ABDFXIOZabx·-()+#转:：/年月日 \t", max_size=24))
+def test_validators_only_ever_raise_value_error(text: str) -> None:
+    # pydantic turns ValueError into a field error; anything else would be a 500
+    for validator in _VALIDATORS:
+        with contextlib.suppress(ValueError):
+            validator(text)
