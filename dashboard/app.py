@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from dashboard import errors
 from dashboard.live import LiveHub
-from dashboard.routes import auth, dead_letters, incidents, live, pages, places, vehicles
+from dashboard.routes import all_routers
 from keywatch.db import make_engine, make_sessionmaker
 from keywatch.settings import Settings
 
@@ -44,8 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = make_sessionmaker(engine)
     app.state.live = hub
     errors.install(app)
-    for module in (auth, incidents, vehicles, places, dead_letters, live, pages):
-        app.include_router(module.router)
+    for router in all_routers():
+        app.include_router(router)
     if not (STATIC / "vendor" / "leaflet" / "leaflet.js").exists():
         raise RuntimeError("web assets missing: run keywatch/bootstrap.sh (npm ci) first")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

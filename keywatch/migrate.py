@@ -27,4 +27,4 @@ def upgrade(engine: Engine) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         config = alembic_config(engine.url.render_as_string(hide_password=False))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # packages may add branches; all apply

@@ -408,3 +408,10 @@ def test_corrupted_workbooks_are_a_file_error(position: int, junk: bytes) -> Non
     data[position : position + len(junk)] = junk
     with contextlib.suppress(ImportFileError):
         parse_rows("inspections", bytes(data))
+
+
+def test_cross_field_errors_land_on_their_column() -> None:
+    data = csv_bytes("号牌号码,排查日期,排查人,整改期限", "鲁B12345,2026-11-03,张三,2026-11-01")
+    (error,) = parse_rows("inspections", data).errors
+    assert (error.row, error.column, error.value) == (2, "整改期限", "2026-11-01")
+    assert error.reason == "rectification deadline (整改期限) is before the inspection date"
