@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--keep-time", action="store_true", help="do not shift times to now")
     replay.set_defaults(handler=commands.replay)
 
+    demo = sub.add_parser("demo", help="services, sample city, whole platform, live replay")
+    demo.set_defaults(handler=commands.demo)
+
     jt808 = sub.add_parser("jt808", help="JT/T 808 tools")
     jt808.add_argument("action", choices=["decode"])
     jt808.add_argument("hex")

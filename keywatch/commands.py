@@ -92,3 +92,9 @@ def jt808_decode(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(decoded, ensure_ascii=False, indent=2))
     return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from keywatch.demo import run_demo
+
+    return run_demo()

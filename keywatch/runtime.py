@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from keywatch.services import Services
-from keywatch.settings import Settings
+import secrets
+
+from keywatch.settings import DEV_SECRET, Settings
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -14,4 +16,16 @@ def load_settings(**overrides: object) -> Settings:
         updates["database_url"] = services.database_url()
     if not settings.mqtt_url and services.state_file.exists():
         updates["mqtt_url"] = services.mqtt_url()
+    if settings.secret_key == DEV_SECRET and not settings.production:
+        updates["secret_key"] = _local_secret(settings)
     return settings.model_copy(update=updates) if updates else settings
+
+
+def _local_secret(settings: Settings) -> str:
+    """A random per-installation secret under .keywatch/, so tokens survive restarts."""
+    path = settings.home / "secret_key"
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -31,6 +31,7 @@ def parse_duration(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+DEV_SECRET = "dev-insecure-secret-change-me"
 _COMMON = {"env_prefix": "KEYWATCH_", "env_file": ".env", "extra": "ignore"}
 
 
@@ -50,7 +51,7 @@ class Settings(BaseSettings):
     max_payload_bytes: int = 1_048_576
     max_batch_fixes: int = 10_000
     home: Path = Field(default_factory=lambda: Path.cwd() / ".keywatch")
-    secret_key: str = "dev-insecure-secret-change-me"
+    secret_key: str = DEV_SECRET
     token_ttl: Duration = 3600
     production: bool = False
     metric_crs: str = "EPSG:4549"  # CGCS2000 3-degree GK, CM 120E
@@ -62,6 +63,33 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "keywatch-ingest"
     mqtt_session_expiry: Duration = 14 * 86400
     rules_file: Path | None = None
+    # --- alerts (issue 6): delivery channels, retries, noise control ---
+    webhook_timeout: Duration = 5  # per request; redirects are never followed
+    webhook_allow_private: bool = False  # SSRF guard off for loopback/private targets (tests)
+    smtp_host: str = ""  # e-mail channel off when empty
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_from: str = "keywatch@localhost"
+    smtp_timeout: Duration = 10
+    sms_gateway_url: str = ""  # SMS channel off when empty; receives the template below
+    sms_template: str = '{"to": "$phone", "text": "$text", "ref": "$delivery"}'
+    sms_timeout: Duration = 5
+    delivery_max_attempts: int = 8  # then the delivery is 'failed'
+    delivery_backoff: Duration = 5  # first retry delay; doubles per attempt
+    delivery_backoff_max: Duration = 1800
+    delivery_lease: Duration = 60  # a 'sending' row older than this is re-sent (same key)
+    delivery_failing_after: int = 3  # consecutive errors before a target is marked failing
+    digest_per_minute: int = 5  # info/warning beyond this per officer+channel → digest
+    incident_cooldown: Duration = 300  # a repeat within this updates the last incident
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.production and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+            raise ValueError("KEYWATCH_PRODUCTION is set: KEYWATCH_SECRET_KEY must be a "
+                             "random string of at least 32 characters")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
