@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from keywatch.services import Services
 import secrets
 
+from keywatch.services import Services
 from keywatch.settings import DEV_SECRET, Settings
 
 
