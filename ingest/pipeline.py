@@ -25,7 +25,6 @@ from alerts.incidents import apply_events
 from ingest import enrich, store
 from ingest.decode import Limits, decode_batch
 from ingest.messages import Decoded, InboundMessage, Rejection
-from ingest.models import VehicleState
 from ingest.world import World, WorldView
 from registry.lookup import DeviceCache, VehicleRecord
 from rules.engine import RuleContext, RuleEngine, VehicleInfo
@@ -46,7 +45,7 @@ class Batch:
     messages: Sequence[InboundMessage]
     decoded: Decoded = field(default_factory=Decoded)
     vehicles: dict[str, VehicleRecord] = field(default_factory=dict)
-    states: dict[int, VehicleState] = field(default_factory=dict)
+    states: dict[int, store.Checkpoint] = field(default_factory=dict)
     fixes: dict[int, list[Fix]] = field(default_factory=lambda: defaultdict(list))
     tacho: dict[int, list[TachoEvent]] = field(default_factory=lambda: defaultdict(list))
     events: dict[int, list[RuleEvent]] = field(default_factory=dict)
@@ -135,7 +134,7 @@ def run_rules(pipeline: Pipeline, batch: Batch) -> None:
             dict(state.rules or {}), batch.fixes.get(vehicle_id, []),
             batch.tacho.get(vehicle_id, []), ctx,
         )
-        state.rules = rules_state
+        state.rules, state.dirty = rules_state, True
         batch.events[vehicle_id] = events
 
 
@@ -151,15 +150,16 @@ def record(pipeline: Pipeline, batch: Batch) -> None:
                 district=district, router=batch.world.router, now=batch.now)
     for vehicle_id, fixes in batch.fixes.items():
         _checkpoint(batch.states[vehicle_id], fixes, batch.now)
+    store.save_states(batch.session, batch.states.values())
     if batch.fixes:
         batch.session.execute(text("SELECT pg_notify(:c, :p)"),
                               {"c": POSITIONS_CHANNEL, "p": batch.now.isoformat()})
 
 
-def _checkpoint(state: VehicleState, fixes: list[Fix], now: datetime) -> None:
+def _checkpoint(state: store.Checkpoint, fixes: list[Fix], now: datetime) -> None:
     newest = max(fixes, key=lambda f: f.ts)
     state.fixes_total = (state.fixes_total or 0) + len(fixes)
-    state.updated_at = now
+    state.updated_at, state.dirty = now, True
     if state.last_ts is None or newest.ts >= state.last_ts:
         plausible = [f for f in fixes if "jump" not in f.flags] or [newest]
         latest = max(plausible, key=lambda f: f.ts)

@@ -9,16 +9,17 @@ worker. Fixes go in by COPY into a temporary staging table and one
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ingest.messages import Rejection
-from ingest.models import DeadLetter, TachoEventRow, VehicleState
+from ingest.models import DeadLetter, TachoEventRow
 from rules.types import Fix, TachoEvent
 
 _EWKB_POINT = struct.Struct("<BIIdd")
@@ -105,7 +106,31 @@ def insert_dead_letters(session: Session, rejections: Sequence[Rejection], now: 
     )
 
 
-def lock_states(session: Session, vehicle_ids: Sequence[int]) -> dict[int, VehicleState]:
+@dataclass(slots=True)
+class Checkpoint:
+    """A vehicle's row of ``vehicle_state``: rule state and latest position."""
+
+    vehicle_id: int
+    rules: dict[str, Any]
+    last_ts: datetime | None
+    last_seq: int | None
+    lat: float | None
+    lon: float | None
+    speed: float | None
+    heading: float | None
+    ign: bool | None
+    district: str | None
+    fixes_total: int
+    seq_gaps: int
+    updated_at: datetime | None = None
+    dirty: bool = False
+
+
+_STATE_COLUMNS = ("vehicle_id", "rules", "last_ts", "last_seq", "lat", "lon", "speed", "heading",
+                  "ign", "district", "fixes_total", "seq_gaps")
+
+
+def lock_states(session: Session, vehicle_ids: Sequence[int]) -> dict[int, Checkpoint]:
     """Create missing checkpoints, then lock them (sorted: no deadlocks) for this batch.
 
     The row lock serialises two workers that see the same vehicle, so rule state
@@ -114,17 +139,41 @@ def lock_states(session: Session, vehicle_ids: Sequence[int]) -> dict[int, Vehic
     ids = sorted(set(vehicle_ids))
     if not ids:
         return {}
-    session.execute(
-        insert(VehicleState)
-        .values([{"vehicle_id": i, "rules": {}, "fixes_total": 0, "seq_gaps": 0} for i in ids])
-        .on_conflict_do_nothing()
-    )
-    rows = session.execute(
-        text("SELECT vehicle_id FROM vehicle_state WHERE vehicle_id = ANY(:ids) "
-             "ORDER BY vehicle_id FOR UPDATE"),
-        {"ids": ids},
-    )
-    list(rows)
-    states = session.query(VehicleState).filter(VehicleState.vehicle_id.in_(ids)).all()
-    return {s.vehicle_id: s for s in states}
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "INSERT INTO vehicle_state (vehicle_id, rules, fixes_total, seq_gaps) "
+            "SELECT id, '{}'::jsonb, 0, 0 FROM unnest(%s::int[]) AS id ON CONFLICT DO NOTHING",
+            (ids,))
+        cur.execute(
+            f"SELECT {', '.join(_STATE_COLUMNS)} FROM vehicle_state "
+            "WHERE vehicle_id = ANY(%s) ORDER BY vehicle_id FOR UPDATE", (ids,))
+        return {row[0]: Checkpoint(*row) for row in cur.fetchall()}
 
+
+_SAVE_SQL = """
+UPDATE vehicle_state AS s SET rules = v.rules, last_ts = v.last_ts, last_seq = v.last_seq,
+    lat = v.lat, lon = v.lon, speed = v.speed, heading = v.heading, ign = v.ign,
+    district = v.district, fixes_total = v.fixes_total, seq_gaps = v.seq_gaps,
+    updated_at = v.updated_at
+FROM state_stage AS v WHERE s.vehicle_id = v.vehicle_id
+"""
+_SAVE_COLUMNS = (*_STATE_COLUMNS, "updated_at")
+
+
+def save_states(session: Session, states: Iterable[Checkpoint]) -> None:
+    """Write back every changed checkpoint: COPY into staging, one UPDATE … FROM."""
+    dirty = [c for c in states if c.dirty]
+    if not dirty:
+        return
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS state_stage "
+                    "(LIKE vehicle_state INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY state_stage ({', '.join(_SAVE_COLUMNS)}) FROM STDIN") as copy:
+            for c in dirty:
+                copy.write_row((c.vehicle_id, Jsonb(c.rules), c.last_ts, c.last_seq, c.lat,
+                                c.lon, c.speed, c.heading, c.ign, c.district, c.fixes_total,
+                                c.seq_gaps, c.updated_at))
+        cur.execute(_SAVE_SQL)
+        cur.execute("TRUNCATE state_stage")

@@ -94,7 +94,7 @@ class IngestWorker:
                 return action()
             except (OperationalError, InterfaceError) as exc:
                 log.error("database unavailable, batch not acknowledged; retrying in %.1f s: %s",
-                          delay, exc.__class__.__name__)
+                          delay, str(exc).splitlines()[0][:300])
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
         return None

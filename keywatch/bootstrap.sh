@@ -42,9 +42,5 @@ if [[ ! -f $vendor/.installed || $assets/package.json -nt $vendor/.installed ]];
   (cd $assets && npm ci --no-audit --no-fund --loglevel=error)
   rm -rf $vendor && mkdir -p $vendor
   cp -r $assets/node_modules/leaflet/dist $vendor/leaflet
-  mkdir -p $vendor/chartjs $vendor/leaflet-heat
-  cp $assets/node_modules/chart.js/dist/chart.umd.js $vendor/chartjs/chart.umd.js
-  cp $assets/node_modules/chart.js/LICENSE.md $vendor/chartjs/LICENSE.md
-  cp $assets/node_modules/leaflet.heat/dist/leaflet-heat.js $vendor/leaflet-heat/leaflet-heat.js
   touch $vendor/.installed
 fi

@@ -17,7 +17,7 @@ from keywatch.settings import Settings
 from keywatch.wiring import build_ingest_worker
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition"
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition"
              ) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -1,0 +1,41 @@
+"""Shared bench plumbing: a scratch database on the configured (or private) PostGIS."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, make_url, text
+
+from keywatch.migrate import upgrade
+from keywatch.runtime import load_settings
+from keywatch.services import Services
+from keywatch.settings import Settings
+
+
+@contextmanager
+def scratch_settings(**overrides: object) -> Iterator[Settings]:
+    """Settings pointing at a fresh, migrated database that is dropped afterwards."""
+    base = load_settings()
+    if not base.database_url or not base.mqtt_url:
+        Services(base.home).up()
+        base = load_settings()
+    url = make_url(base.database_url)
+    name = f"kw_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    scratch = url.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(scratch)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield base.model_copy(update={"database_url": scratch, **overrides})
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
