@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ingest import metrics
+from ingest.clock import tick_silent_vehicles
 from ingest.mqtt import Consumer
 from ingest.pipeline import Pipeline
 
@@ -35,6 +36,8 @@ class IngestWorker:
         self.max_age_days = max_age_days
         self.stopping = threading.Event()
         self._partitions_day: date | None = None
+        self._next_tick = 0.0
+        self.tick_every_s = 10.0
 
     def run(self) -> None:
         self.consumer.start()
@@ -57,6 +60,9 @@ class IngestWorker:
         if self._partitions_day != today:
             self._retry(lambda: ensure_partitions(self.pipeline, today, self.max_age_days + 1, 2))
             self._partitions_day = today
+        if time.monotonic() >= self._next_tick:
+            self._next_tick = time.monotonic() + self.tick_every_s
+            self._retry(lambda: tick_silent_vehicles(self.pipeline, datetime.now(UTC)))
 
     def _process_until_committed(self, messages: list) -> None:
         """Never ack what was not stored: on a lost database wait and retry the batch.
