@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.live = hub
+    app.state.pipeline = _lazy_pipeline(settings, engine)
     errors.install(app)
     for router in all_routers():
         app.include_router(router)
@@ -68,3 +69,17 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _lazy_pipeline(settings: Settings, engine):  # type: ignore[no-untyped-def]
+    """The ingest pipeline, built on first use (dead-letter replay from the API)."""
+    built: list = []
+
+    def get():  # type: ignore[no-untyped-def]
+        if not built:
+            from keywatch.wiring import build_pipeline
+
+            built.append(build_pipeline(settings, engine))
+        return built[0]
+
+    return get

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from dashboard.deps import CurrentUser, SessionDep, require_roles
+from ingest.dead_letters import replay as dead_letter_replay
 from ingest.models import DeadLetter
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"],
@@ -59,3 +60,26 @@ def _out(row: DeadLetter) -> DeadLetterOut:
         payload_base64=base64.b64encode(row.payload).decode(), payload_text=text,
         replayed_at=row.replayed_at,
     )
+
+
+class ReplayIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    ids: list[int] = Field(min_length=1, max_length=10000)
+
+
+class ReplayOut(BaseModel):
+    replayed: int
+    stored: int
+    rejected: int
+
+
+@router.post("/replay", response_model=ReplayOut,
+             dependencies=[require_roles("admin")])
+def replay_dead_letters(body: ReplayIn, request: Request) -> ReplayOut:
+    """Re-play MQTT dead letters (e.g. after registering an unknown device).
+
+    Each is marked replayed; one that still fails is dead-lettered again with
+    the current reason. Fixes already stored are not stored twice.
+    """
+    pipeline = request.app.state.pipeline()
+    return ReplayOut(**dead_letter_replay(pipeline, body.ids, datetime.now(UTC)))
