@@ -8,6 +8,7 @@ test session gets a fresh database, migrated with Alembic.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ def database_url(service_urls: tuple[str, str]) -> Iterator[str]:
     name = f"kw_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        _drop_stale_databases(conn)
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     engine = create_engine(url)
@@ -52,9 +54,15 @@ def database_url(service_urls: tuple[str, str]) -> Iterator[str]:
     upgrade(engine)
     engine.dispose()
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    admin.dispose()  # dropped by the next session: worker threads may still hold connections
+
+
+def _drop_stale_databases(conn) -> None:  # type: ignore[no-untyped-def]
+    """Earlier sessions' databases, unless still in use (another run in progress)."""
+    names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'kw_test_%'"))
+    for (stale,) in names.all():
+        with contextlib.suppress(Exception):  # in use by a concurrent run: leave it
+            conn.execute(text(f'DROP DATABASE "{stale}"'))
 
 
 @pytest.fixture(scope="session")
