@@ -105,3 +105,13 @@ class VehicleState(Base):
     fixes_total: Mapped[int] = mapped_column(BigInteger, default=0)
     seq_gaps: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# Fixes around incidents, kept when their daily partition is dropped by retention.
+evidence_fixes = Table(
+    "evidence_fixes",
+    Base.metadata,
+    *(Column(c.name, c.type, nullable=c.nullable) for c in fixes.columns),
+    PrimaryKeyConstraint("device_id", "ts", "seq", name="pk_evidence_fixes"),
+    Index("ix_evidence_fixes_vehicle_ts", "vehicle_id", "ts"),
+)

@@ -14,6 +14,7 @@ from ingest import metrics
 from ingest.clock import tick_silent_vehicles
 from ingest.mqtt import Consumer
 from ingest.pipeline import Pipeline
+from ingest.retention import drop_expired
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,13 @@ def ensure_partitions(pipeline: Pipeline, today: date, back_days: int, ahead_day
 
 class IngestWorker:
     def __init__(self, pipeline: Pipeline, consumer: Consumer, *, batch_size: int,
-                 batch_ms: int, max_age_days: int) -> None:
+                 batch_ms: int, max_age_days: int, retention_days: int = 90) -> None:
         self.pipeline = pipeline
         self.consumer = consumer
         self.batch_size = batch_size
         self.batch_wait_s = batch_ms / 1000
         self.max_age_days = max_age_days
+        self.retention_days = max(retention_days, max_age_days + 1)
         self.stopping = threading.Event()
         self._partitions_day: date | None = None
         self._next_tick = 0.0
@@ -59,10 +61,15 @@ class IngestWorker:
         today = datetime.now(UTC).date()
         if self._partitions_day != today:
             self._retry(lambda: ensure_partitions(self.pipeline, today, self.max_age_days + 1, 2))
+            self._retry(self._apply_retention)
             self._partitions_day = today
         if time.monotonic() >= self._next_tick:
             self._next_tick = time.monotonic() + self.tick_every_s
             self._retry(lambda: tick_silent_vehicles(self.pipeline, datetime.now(UTC)))
+
+    def _apply_retention(self) -> None:
+        with self.pipeline.factory() as session, session.begin():
+            drop_expired(session, keep_days=self.retention_days, now=datetime.now(UTC))
 
     def _process_until_committed(self, messages: list) -> None:
         """Never ack what was not stored: on a lost database wait and retry the batch.

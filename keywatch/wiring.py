@@ -38,4 +38,5 @@ def build_ingest_worker(settings: Settings, *, client_id: str | None = None):  #
                         session_expiry_s=settings.mqtt_session_expiry)
     return IngestWorker(build_pipeline(settings), consumer, batch_size=settings.batch_size,
                         batch_ms=settings.batch_ms,
-                        max_age_days=int(settings.max_fix_age // 86400) + 1)
+                        max_age_days=int(settings.max_fix_age // 86400) + 1,
+                        retention_days=settings.retention_days)
