@@ -57,12 +57,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     def readyz() -> Response:
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - report, don't raise
-            return JSONResponse({"status": "not ready", "database": str(exc)[:200]}, 503)
-        return JSONResponse({"status": "ready", "database": "ok"})
+        """Ready when both the database and the MQTT broker are reachable."""
+        checks = {"database": _check_database(engine), "broker": _check_broker(settings)}
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", **checks},
+                            200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
@@ -83,3 +82,27 @@ def _lazy_pipeline(settings: Settings, engine):  # type: ignore[no-untyped-def]
         return built[0]
 
     return get
+
+
+def _check_database(engine) -> str:  # type: ignore[no-untyped-def]
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - report, don't raise
+        return f"unreachable: {str(exc).splitlines()[0][:200]}"
+    return "ok"
+
+
+def _check_broker(settings: Settings) -> str:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.mqtt_url)
+    if not parts.hostname:
+        return "not configured"
+    port = parts.port or (8883 if parts.scheme in ("mqtts", "ssl") else 1883)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=2):
+            return "ok"
+    except OSError as exc:
+        return f"unreachable: {exc}"

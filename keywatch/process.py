@@ -40,6 +40,11 @@ def run_parts(settings: Settings, parts: list[str]) -> int:
         gateway = GatewayService(settings)
         threads.append(threading.Thread(target=gateway.run, name="gateway", daemon=True))
         stoppers.append(gateway.stop)
+    if "web" not in parts and settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        # a part running alone serves its own /metrics (the web part serves the rest)
+        start_http_server(settings.metrics_port, addr=settings.http_host)
     for thread in threads:
         thread.start()
     log.info("running: %s", ", ".join(parts))

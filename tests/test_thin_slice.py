@@ -128,3 +128,18 @@ def test_unknown_device_is_dead_lettered_and_batch_goes_on(city, settings):
         wait_for(lambda: _count(engine, "SELECT count(*) FROM fixes") == 1, what="the good fix")
     reasons = {r for (r,) in engine.connect().execute(text("SELECT reason FROM dead_letters"))}
     assert reasons == {"unknown_device", "missing_field"}
+
+
+def test_health_and_readiness(settings):
+    from tests.helpers import with_settings
+
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+        assert "keywatch_sse_clients" in client.get("/metrics").text
+    broken = with_settings(settings, mqtt_url="mqtt://127.0.0.1:1")
+    with TestClient(create_app(broken)) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["broker"].startswith("unreach")
