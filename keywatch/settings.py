@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     jt808_port: int = 7808
+    metrics_port: int = 9108  # /metrics of a part run without the web part (0: none)
     tz: str = "Asia/Shanghai"
     max_fix_age: Duration = 7 * 86400
     max_future: Duration = 300
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "keywatch-ingest"
     mqtt_session_expiry: Duration = 14 * 86400
     rules_file: Path | None = None
+    # Monthly muck-truck hazard inspections (registry.inspections): the day of the month
+    # by whose end (local time) the month's inspection is due; 0 means the month's last day.
+    inspection_deadline_day: int = Field(default=0, ge=0, le=31)
+    # Largest bulk-import or inspection upload accepted (bytes); larger ones get a 413.
+    import_max_bytes: int = 20 * 1024 * 1024
     # --- alerts (issue 6): delivery channels, retries, noise control ---
     webhook_timeout: Duration = 5  # per request; redirects are never followed
     webhook_allow_private: bool = False  # SSRF guard off for loopback/private targets (tests)
