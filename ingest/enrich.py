@@ -15,8 +15,8 @@ MAX_PLAUSIBLE_KMH = 250.0
 POOR_ACCURACY_M = 50.0
 
 
-def annotate(fixes: list[Fix], world: World) -> list[Fix]:
-    """District and geofence membership for the whole batch, vectorised."""
+def annotate(fixes: list[Fix], vehicle_ids: list[int], world: World) -> list[Fix]:
+    """Vehicle, district and geofence membership for the whole batch, vectorised."""
     if not fixes:
         return fixes
     lon = np.fromiter((f.lon for f in fixes), dtype=float, count=len(fixes))
@@ -24,8 +24,9 @@ def annotate(fixes: list[Fix], world: World) -> list[Fix]:
     districts = world.router.district_at(lon, lat)
     zones = world.fences.containing(lon, lat)
     return [
-        replace(fix, district=district, zones=tuple(zone_ids))
-        for fix, district, zone_ids in zip(fixes, districts, zones, strict=True)
+        replace(fix, vehicle_id=vehicle_id, district=district, zones=tuple(zone_ids))
+        for fix, vehicle_id, district, zone_ids in zip(fixes, vehicle_ids, districts, zones,
+                                                        strict=True)
     ]
 
 

@@ -96,10 +96,9 @@ def _reject_unknown(batch: Batch, unknown: set[str]) -> None:
 
 
 def enrich_fixes(pipeline: Pipeline, batch: Batch) -> None:
-    fixes = [replace(f, vehicle_id=batch.vehicles[f.device_id].vehicle_id)
-             for f in batch.decoded.fixes]
+    vehicle_ids = [batch.vehicles[f.device_id].vehicle_id for f in batch.decoded.fixes]
     by_vehicle: dict[int, list[Fix]] = defaultdict(list)
-    for fix in enrich.annotate(fixes, batch.world):
+    for fix in enrich.annotate(batch.decoded.fixes, vehicle_ids, batch.world):
         by_vehicle[fix.vehicle_id].append(fix)  # type: ignore[index]
     for vehicle_id, group in by_vehicle.items():
         state = batch.states[vehicle_id]

@@ -30,12 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def service_urls() -> tuple[str, str]:
+def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The cluster is shared (each session gets its own database); the broker is this
+    session's own, so concurrent test runs never see each other's messages."""
     db, mqtt = os.environ.get("KEYWATCH_DATABASE_URL"), os.environ.get("KEYWATCH_MQTT_URL")
     if db and mqtt:
-        return db, mqtt
-    services = Services(ROOT / ".keywatch" / "test")
-    return services.up()
+        yield db, mqtt
+        return
+    cluster = Services(ROOT / ".keywatch" / "test")
+    cluster.pg_up()
+    broker = Services(tmp_path_factory.mktemp("broker"))
+    broker.mqtt_up()
+    yield cluster.database_url(), broker.mqtt_url()
+    broker.mqtt_down()
 
 
 @pytest.fixture(scope="session")
