@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from alerts.models import Incident
 from dashboard.security import Principal
-from registry.models import Vehicle
+from registry.models import Company, Driver, Vehicle
 
 SEE_ALL = ("admin", "inspector")
 
@@ -47,3 +47,29 @@ def may_act_on_incident(user: Principal, incident: Incident) -> bool:
         return False
     return (incident.district in user.districts or incident.officer == user.officer
             or (user.role == "supervisor" and incident.supervisor == user.officer))
+
+
+# --- registry resources (issue 3) ---
+
+def companies_visible(user: Principal) -> ColumnElement[bool] | None:
+    """A company account sees only its own company record."""
+    if user.role == "company":
+        return Company.code == user.company if user.company else false()
+    return None
+
+
+def drivers_visible(user: Principal) -> ColumnElement[bool] | None:
+    """A company account sees only its own drivers."""
+    if user.role == "company":
+        return Driver.company_code == user.company if user.company else false()
+    return None
+
+
+def inspections_visible(user: Principal) -> ColumnElement[bool] | None:
+    """On a query joined with vehicles: a company sees its own trucks' inspections."""
+    return vehicles_visible(user)
+
+
+def sees_police_directory(user: Principal) -> bool:
+    """Officers' contact details are for police roles, not transport companies."""
+    return user.role != "company"

@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="services, sample city, whole platform, live replay")
     demo.set_defaults(handler=commands.demo)
 
+    bulk = sub.add_parser("import", help="bulk import CSV/XLSX with a per-row error report")
+    bulk.add_argument("kind", choices=["vehicles", "drivers", "companies"])
+    bulk.add_argument("file", help="CSV (UTF-8 ± BOM, GBK) or XLSX; first row = headers")
+    bulk.add_argument("--skip-invalid", action="store_true",
+                      help="import the good rows and report the bad ones (default: all or none)")
+    bulk.set_defaults(handler=commands.bulk_import)
+
     jt808 = sub.add_parser("jt808", help="JT/T 808 tools")
     jt808.add_argument("action", choices=["decode"])
     jt808.add_argument("hex")

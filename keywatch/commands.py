@@ -82,6 +82,41 @@ def replay(args: argparse.Namespace) -> int:
     return replay_paths(settings, args.paths, speed=args.speed, shift=not args.keep_time)
 
 
+def bulk_import(args: argparse.Namespace) -> int:
+    """``keywatch import vehicles|drivers|companies FILE [--skip-invalid]``."""
+    from pathlib import Path
+
+    from keywatch.db import make_engine, make_sessionmaker, transaction
+    from registry.importer import error_table, import_file
+    from registry.progress import ProgressBar
+
+    settings = load_settings()
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"keywatch: no such file: {path}", file=sys.stderr)
+        return 1
+    if path.stat().st_size > settings.import_max_bytes:
+        print(f"keywatch: {path} is larger than the limit of {settings.import_max_bytes} bytes "
+              "(KEYWATCH_IMPORT_MAX_BYTES)", file=sys.stderr)
+        return 1
+    bar = ProgressBar(f"import {args.kind}")
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with transaction(factory) as session:
+        outcome = import_file(session, args.kind, path.read_bytes(), filename=path.name,
+                              skip_invalid=args.skip_invalid,
+                              max_bytes=settings.import_max_bytes, progress=bar.update)
+    bar.close()
+    if outcome.errors:
+        print(error_table(outcome.errors))
+    if outcome.errors and not args.skip_invalid:
+        print(f"{len(outcome.errors)} problems in {outcome.rows} rows; nothing was imported "
+              "(fix the rows, or use --skip-invalid)", file=sys.stderr)
+        return 1
+    print(f"{args.kind}: {outcome.created} created, {outcome.updated} updated, "
+          f"{outcome.skipped} bad rows skipped")
+    return 0
+
+
 def jt808_decode(args: argparse.Namespace) -> int:
     from ingest.jt808 import DecodeError, decode_hex
 

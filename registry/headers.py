@@ -24,6 +24,11 @@ _QUALIFICATION = re.compile(
 )
 
 
+def template_headers(kind: str) -> list[str]:
+    """The usual Chinese header of each column of ``kind``, e.g. for a blank template."""
+    return [aliases[0] for aliases in IMPORT_SPECS[kind].headers.values()]
+
+
 def fold_header(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).strip().lower()
     folded = re.sub(r"\([^()]*\)$", "", folded)  # trailing hint: "(必填)", "(yyyy-mm-dd)"

@@ -128,8 +128,11 @@ def resident_id_check(first17: str) -> str:
     return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
-def validate_resident_id(s: str) -> str:
-    """Return an 18-character PRC resident ID (GB 11643) with an upper-case X, or raise."""
+def validate_resident_id(s: str, *, today: date | None = None) -> str:
+    """Return an 18-character PRC resident ID (GB 11643) with an upper-case X, or raise.
+
+    The birth date must be real, from 1900 on and not after ``today`` (default: the
+    system date)."""
     rid = _clean(s, "ID number").upper()
     what = f"ID number {s!r} (身份证号)"
     if re.fullmatch(r"[0-9]{15}", rid):
@@ -142,7 +145,7 @@ def validate_resident_id(s: str) -> str:
         born = date(int(rid[6:10]), int(rid[10:12]), int(rid[12:14]))
     except ValueError:
         raise ValueError(f"{what} holds an impossible birth date {rid[6:14]}") from None
-    if born.year < 1900 or born > date.today():
+    if born.year < 1900 or born > (today or date.today()):
         raise ValueError(f"{what} holds an implausible birth date {born.isoformat()}")
     if rid[17] != resident_id_check(rid[:17]):
         raise ValueError(f"{what} fails its check character — probably a typing error")

@@ -50,6 +50,8 @@ def read_first_sheet(archive: zipfile.ZipFile) -> list[list[str]]:
             if _local(element.tag) != "row":
                 continue
             number = int(element.get("r") or len(rows) + 1)
+            if number > _MAX_ROWS:
+                raise WorkbookError(f"the sheet uses more than {_MAX_ROWS} rows")
             rows.extend([] for _ in range(number - 1 - len(rows)))
             rows.append(_row_cells(element, shared, date_styles, epoch))
             element.clear()
@@ -133,6 +135,7 @@ def _date_styles(archive: zipfile.ZipFile, path: str | None) -> frozenset[int]:
 
 
 _COLUMN = re.compile(r"[A-Z]+")
+_MAX_ROWS = 1_048_576  # Excel's own limit; a larger row number would only waste memory
 _MAX_COLUMNS = 1024  # an import sheet has a dozen; a far-right cell would inflate every row
 
 

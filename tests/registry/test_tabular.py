@@ -364,6 +364,7 @@ def test_1904_date_system() -> None:
         '<row r="1"><c r="A1"><v>abc</v></c></row>',
         '<row r="1"><c r="A1"><v>1</v></c>',  # truncated XML
         '<row r="1"><c r="XFD1"><v>1</v></c></row>',  # absurdly wide
+        '<row r="999999999"><c r="A1"><v>1</v></c></row>',  # absurdly tall
     ],
 )
 def test_damaged_workbooks_are_a_file_error(sheet_rows: str) -> None:
@@ -415,3 +416,12 @@ def test_cross_field_errors_land_on_their_column() -> None:
     (error,) = parse_rows("inspections", data).errors
     assert (error.row, error.column, error.value) == (2, "整改期限", "2026-11-01")
     assert error.reason == "rectification deadline (整改期限) is before the inspection date"
+
+
+def test_template_headers_round_trip() -> None:
+    from registry.headers import IMPORT_SPECS, template_headers
+
+    assert template_headers("vehicles")[:3] == ["号牌号码", "车辆识别代号", "车辆类型"]
+    for kind in IMPORT_SPECS:
+        result = parse_rows(kind, ",".join(template_headers(kind)).encode("gbk"))
+        assert result.ok and result.rows == []

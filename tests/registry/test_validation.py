@@ -150,6 +150,10 @@ def test_resident_id_born_in_the_future_is_refused() -> None:
     rid = make_resident_id("370202", date.today() + timedelta(days=1), 1)
     with pytest.raises(ValueError, match="implausible birth date"):
         validate_resident_id(rid)
+    born_2030 = make_resident_id("370202", date(2030, 1, 1), 1)
+    assert validate_resident_id(born_2030, today=date(2030, 1, 1)) == born_2030
+    with pytest.raises(ValueError, match="implausible birth date"):
+        validate_resident_id(born_2030, today=date(2029, 12, 31))
 
 
 @given(
