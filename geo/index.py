@@ -3,7 +3,8 @@
 Built once per geofence change (immutable; the owner swaps in a new one
 atomically), queried per batch with one ``STRtree.query`` on the array of
 points in a metric CRS, so a batch costs one projection and one tree query
-instead of a Python loop over fixes x fences. Routes are indexed as their
+instead of a Python loop over fixes x fences -- and only for the points a
+coarse lon/lat grid (``geo.grid``) says may be in some fence at all. Routes are indexed as their
 buffered corridor (``buffer_m`` metres either side of the centre line).
 """
 
@@ -15,9 +16,10 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo.crs import DEFAULT_CRS, check_crs, geometry_to_metric, to_metric
+from geo.crs import DEFAULT_CRS, check_crs, geometry_to_metric, geometry_to_wgs84, to_metric
 from geo.errors import GeoError
 from geo.fences import Fence
+from geo.grid import CellGrid
 
 _EMPTY: tuple[int, ...] = ()
 
@@ -41,6 +43,9 @@ class FenceIndex:
         areas = list(self._areas.values())
         shapely.prepare(areas)
         self._tree = shapely.STRtree(areas)
+        self._grid = CellGrid([f.geometry if f.kind != "route"
+                               else geometry_to_wgs84(self._areas[f.id], self.crs)
+                               for f in self.fences.values()]) if self.fences else None
         self.by_kind: dict[str, tuple[int, ...]] = {}
         self.by_plate: dict[str, tuple[int, ...]] = {}
         for f in self.fences.values():
@@ -65,12 +70,16 @@ class FenceIndex:
         ``ST_Covers``; the rules' 15 s confirmation absorbs boundary noise.
         """
         lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
         n = lon.shape[0]
-        if n == 0 or not self.fences:
+        if n == 0 or self._grid is None:
             return [_EMPTY] * n
-        x, y = to_metric(lon, lat, self.crs)
+        near = np.flatnonzero(self._grid.maybe(lon, lat))  # the rest is in no fence
+        if near.size == 0:
+            return [_EMPTY] * n
+        x, y = to_metric(lon[near], lat[near], self.crs)
         hits = self._tree.query(shapely.points(x, y), predicate="intersects")
-        return _group(hits[0], self._ids[hits[1]], n)
+        return _group(near[hits[0]], self._ids[hits[1]], n)
 
     def distance_m(self, fence_ids: Sequence[int], lon: np.ndarray,
                    lat: np.ndarray) -> np.ndarray:

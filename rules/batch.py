@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,22 @@ _EARTH_M = 6_371_008.8
 _BAD_FLAGS = frozenset({"jump", "poor_acc"})
 
 
+COLUMNS = 5  # ts, speed, acc, lon, lat
+
+
+def columns(fixes: list[Fix]) -> np.ndarray:
+    """The numbers of every fix as one ``(n, 5)`` array, in one pass over the
+    dataclasses (``None`` becomes NaN): the only per-fix Python work a batch does."""
+    n = len(fixes)
+    if not n:
+        return np.zeros((0, COLUMNS))
+    rows = [(f.ts.timestamp(), f.speed, f.acc, f.lon, f.lat) for f in fixes]
+    try:  # the fast way, when every value is a number
+        return np.fromiter(chain.from_iterable(rows), float, n * COLUMNS).reshape(n, COLUMNS)
+    except TypeError:  # a missing speed or accuracy (None) becomes NaN
+        return np.array(rows, dtype=float)
+
+
 class Batch:
     """Fixes strictly after everything already processed, in time order.
 
@@ -30,7 +47,7 @@ class Batch:
     rules (accidents, unloading) still report them.
     """
 
-    def __init__(self, fixes: list[Fix], ts: np.ndarray, tacho: list[TachoEvent], *,
+    def __init__(self, fixes: list[Fix], cols: np.ndarray, tacho: list[TachoEvent], *,
                  tz: ZoneInfo, prev: dict[str, Any], moving_kmh: float, max_acc_m: float,
                  late_fixes: list[Fix] | None = None,
                  late_tacho: list[TachoEvent] | None = None) -> None:
@@ -40,29 +57,34 @@ class Batch:
         self.late_tacho = late_tacho or []
         self.tz = tz
         self.n = len(fixes)
-        self.ts = ts
+        self.ts, speed, acc, self.lon, self.lat = np.ascontiguousarray(cols.T)
         self.prev = prev  # the last fix of earlier batches: ts, moving, ign, lon, lat
         self.prev_ts: float | None = prev.get("ts")
         self.membership: Membership | None = None
         self.cache: dict = {}  # arrays several rules share (gaps, driving credit)
-        speed = np.array([np.nan if f.speed is None else f.speed for f in fixes], dtype=float)
-        # Jumps are not movement and do not move the vehicle.
-        self.usable = np.array([not (f.flags and f.flags & _BAD_FLAGS)
-                                and (f.acc is None or f.acc <= max_acc_m) for f in fixes],
-                               dtype=bool)
-        jump = np.array(["jump" in f.flags for f in fixes], dtype=bool)
-        if np.isnan(speed).any():
+        self.usable = ~(acc > max_acc_m)  # NaN (no accuracy reported) compares False: usable
+        marked = [i for i, f in enumerate(fixes) if f.flags or f.alarms]
+        self.has_alarms = False
+        if marked:
+            speed = speed.copy()
+            for i in marked:
+                f = fixes[i]
+                self.has_alarms = self.has_alarms or bool(f.alarms)
+                if f.flags & _BAD_FLAGS:
+                    self.usable[i] = False
+                if "jump" in f.flags:
+                    speed[i] = 0.0  # a jump is not movement and does not move the vehicle
+        top = float(speed.max()) if self.n else 0.0
+        if top != top:  # NaN: some terminal did not report its speed
             speed = np.where(np.isnan(speed), self._derived_speed(), speed)
-        self.speed = np.where(jump, 0.0, speed)
-        self.moving = self.speed > moving_kmh
-        self.max_speed = float(self.speed.max()) if self.n else 0.0
-        self.any_moving = bool(self.moving.any())
-        self.has_alarms = any(f.alarms for f in fixes)
+            top = float(speed.max())
+        self.speed = speed
+        self.moving = speed > moving_kmh
+        self.max_speed = top
+        self.any_moving = top > moving_kmh
 
     def _derived_speed(self) -> np.ndarray:
         """km/h from displacement, for terminals that do not report speed."""
-        if self.n == 0:
-            return np.zeros(0)
         lon = np.radians(self.lon)
         lat = np.radians(self.lat)
         plon = np.radians(self.prev.get("lon", self.lon[0]))
@@ -76,23 +98,16 @@ class Batch:
             return np.where(dt > 0, dist / dt * 3.6, 0.0)
 
     @cached_property
-    def lon(self) -> np.ndarray:
-        return np.array([f.lon for f in self.fixes], dtype=float)
-
-    @cached_property
-    def lat(self) -> np.ndarray:
-        return np.array([f.lat for f in self.fixes], dtype=float)
+    def use_index(self) -> np.ndarray:
+        """Indexes of the usable fixes (the evidence state machines step on)."""
+        return np.flatnonzero(self.usable)
 
     @cached_property
     def zones(self) -> frozenset[int]:
         """Every zone a fix of the batch is raw-inside, plus the confirmed ones."""
-        out: set[int] = set()
-        for f in self.fixes:
-            if f.zones:
-                out.update(f.zones)
-        if self.membership is not None:
-            out |= self.membership.union()
-        return frozenset(out)
+        if self.membership is None:
+            return frozenset().union(*(f.zones for f in self.fixes))
+        return self.membership.raw | self.membership.union()
 
     @cached_property
     def local_sod(self) -> np.ndarray:

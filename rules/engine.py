@@ -30,7 +30,8 @@ import numpy as np
 
 from rules import membership
 from rules.base import Result, Rule, RuleContext, State, VehicleInfo
-from rules.batch import Batch
+from rules.batch import Batch, columns
+from rules.membership import MembershipParams
 from rules.types import Fix, RuleEvent, TachoEvent
 
 __all__ = ["RuleContext", "RuleEngine", "VehicleInfo"]
@@ -53,15 +54,13 @@ class RuleEngine:
                 ctx: RuleContext) -> Result:
         """Apply one vehicle's new fixes and tachograph events."""
         st = _fresh(state)
-        batch, last = self._batch(st, fixes, tacho, ctx)
+        mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
+        batch, last = self._batch(st, fixes, tacho, ctx, mparams)
         if batch.n == 0 and not batch.tacho and not batch.late_fixes and not batch.late_tacho:
             return st, []
-        mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
         st["member"], batch.membership = membership.update(
-            st.get("member", {}), ts=batch.ts.tolist(), zones=[f.zones for f in batch.fixes],
-            usable=batch.usable.tolist(), moving=batch.moving.tolist(),
-            lon=[f.lon for f in batch.fixes], lat=[f.lat for f in batch.fixes],
-            confirm_s=mparams.confirm_s, zone_confirm=_zone_confirm(ctx))
+            st.get("member", {}), batch, confirm_s=mparams.confirm_s,
+            zone_confirm=_zone_confirm(ctx))
         events: list[RuleEvent] = []
         rule_states = dict(st.get("rules", {}))
         for name, rule in self.rules.items():
@@ -99,31 +98,34 @@ class RuleEngine:
         return st, events
 
     def _batch(self, st: State, fixes: Sequence[Fix], tacho: Sequence[TachoEvent],
-               ctx: RuleContext) -> tuple[Batch, dict[str, Any]]:
+               ctx: RuleContext, mparams: MembershipParams) -> tuple[Batch, dict[str, Any]]:
         prev = st.get("last", {})
         last_ts = prev.get("ts", -np.inf)
-        ts = np.fromiter((f.ts.timestamp() for f in fixes), dtype=float, count=len(fixes))
         ordered = list(fixes)
-        if ts.size and not (np.diff(ts) > 0).all():
+        cols = columns(ordered)
+        ts = cols[:, 0]
+        if ts.size > 1 and not (ts[1:] > ts[:-1]).all():
             order = np.argsort(ts, kind="stable")
-            ts, ordered = ts[order], [ordered[i] for i in order.tolist()]
-            keep = np.concatenate([[True], np.diff(ts) > 0])  # same time: the first wins
-            ts, ordered = ts[keep], [f for f, k in zip(ordered, keep.tolist(), strict=True) if k]
+            cols, ordered = cols[order], [ordered[i] for i in order.tolist()]
+            ts = cols[:, 0]
+            keep = np.concatenate([[True], ts[1:] > ts[:-1]])  # same time: the first wins
+            cols, ordered = cols[keep], [f for f, k in zip(ordered, keep.tolist(), strict=True)
+                                         if k]
+            ts = cols[:, 0]
         late: list[Fix] = []
         if ts.size and ts[0] <= last_ts:
             cut = int(np.searchsorted(ts, last_ts, side="right"))
             late = [f for f, t in zip(ordered[:cut], ts[:cut].tolist(), strict=True)
                     if t < last_ts]
-            ts, ordered = ts[cut:], ordered[cut:]
+            cols, ordered = cols[cut:], ordered[cut:]
         new_tacho, late_tacho = _split_tacho(st, tacho)
-        mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
-        batch = Batch(ordered, ts, new_tacho, tz=ctx.tz, prev=prev,
+        batch = Batch(ordered, cols, new_tacho, tz=ctx.tz, prev=prev,
                       moving_kmh=mparams.moving_kmh, max_acc_m=mparams.max_acc_m,
                       late_fixes=late, late_tacho=late_tacho)
         last = prev
         if batch.n:
             f = ordered[-1]
-            last = {"ts": float(ts[-1]), "moving": bool(batch.moving[-1]), "ign": f.ign,
+            last = {"ts": float(batch.ts[-1]), "moving": bool(batch.moving[-1]), "ign": f.ign,
                     "lon": f.lon, "lat": f.lat, "speed": float(batch.speed[-1])}
         return batch, last
 

@@ -5,9 +5,12 @@ shorter than ``rest_s`` does not reset it but does not count either, and a
 silence of ``rest_s`` or more counts as a rest (unknown time never counts
 against a driver). Coaches at night (22:00-06:00) may drive 2 h. Counted per
 driver when driver cards log in/out (a relay driver starts with their own
-counter), else per vehicle (key ``""``). An ``info`` instant warns
-``warn_before_s`` before the limit. ``tick`` extrapolates while data is late
-(at most ``max_gap_s``) and closes on a long silence.
+counter), else per vehicle (key ``""``). ``tick`` extrapolates while data is
+late (at most ``max_gap_s``) and closes on a long silence.
+
+An early ``info`` warning ``warn_before_s`` before the limit is off by default
+(0): contract section 5 makes only an exceeded limit an incident, and a
+warning would be an incident for a driver who then rests in time.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class Params:
     night_start: str = "22:00"
     night_end: str = "06:00"
     rest_s: float = 20 * 60.0
-    warn_before_s: float = 20 * 60.0
+    warn_before_s: float = 0.0  # 0: no early warning
     max_gap_s: float = 300.0
     severity: str = "serious"
 
@@ -48,9 +51,10 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
         return state, []
     credit = driving.drive_credit(batch, p.max_gap_s)
     gap_rest = driving.gaps(batch) >= p.rest_s
-    night = (in_window(batch.local_sod, p.night_start, p.night_end)
-             if p.night_limit_s != p.limit_s else np.zeros(batch.n, dtype=bool))
-    limit = np.where(night, p.night_limit_s, p.limit_s)
+    limit: np.ndarray | float = p.limit_s
+    if p.night_limit_s != p.limit_s:
+        night = in_window(batch.local_sod, p.night_start, p.night_end)
+        limit = np.where(night, p.night_limit_s, p.limit_s)
     events: list = []
     for start, end, key in segments:
         d = drivers.get(key, {})
@@ -66,16 +70,21 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
 
 
 def _segment(d: dict, key: str, sl: slice, credit: np.ndarray, gap_rest: np.ndarray,
-             limit: np.ndarray, batch: Batch, ctx: RuleContext, p: Params,
+             limit: np.ndarray | float, batch: Batch, ctx: RuleContext, p: Params,
              events: list) -> dict:
     ts, moving = batch.ts[sl], batch.moving[sl]
+    varies = isinstance(limit, np.ndarray)
+    quiet = _quiet(d, ts, moving, credit[sl], gap_rest[sl],
+                   float(limit[sl].min()) if varies else limit, p)  # type: ignore[index]
+    if quiet is not None:
+        return quiet
+    lim = limit[sl] if varies else np.full(ts.size, limit)  # type: ignore[index]
     stops = driving.stop_starts(ts, moving, d.get("stop"))
     with np.errstate(invalid="ignore"):
         reset = gap_rest[sl] | (~moving & (ts - stops >= p.rest_s))
     c = np.cumsum(credit[sl])
     at_reset = np.maximum.accumulate(np.where(reset, c, -np.inf))
     cont = np.where(np.isfinite(at_reset), c - at_reset, d.get("cont", 0.0) + c)
-    lim = limit[sl]
     busy = reset | (cont > lim - p.warn_before_s)
     if d.get("warned") and d.get("open"):
         # Already warned and open: until the first rest only a rest matters.
@@ -94,6 +103,35 @@ def _segment(d: dict, key: str, sl: slice, credit: np.ndarray, gap_rest: np.ndar
     return d
 
 
+def _quiet(d: dict, ts: np.ndarray, moving: np.ndarray, credit: np.ndarray,
+           gap_rest: np.ndarray, lowest: float, p: Params) -> dict | None:
+    """The driver's new state when this segment can change nothing but the
+    counters (no episode, no rest possible, the limit out of reach), else None.
+    The common case -- a vehicle driving on -- costs a few scalar steps."""
+    if d.get("open") or d.get("warned"):
+        return None
+    total = d.get("cont", 0.0) + sum(credit.tolist())  # the same order as np.cumsum
+    if total > lowest - p.warn_before_s or gap_rest.any():
+        return None
+    mv = moving.tolist()
+    out = {**d, "cont": total}
+    if False not in mv:
+        out.pop("stop", None)
+        return out
+    first_still = mv.index(False)
+    carried = d.get("stop") if first_still == 0 else None
+    since = float(ts[first_still]) if carried is None else carried
+    if float(ts[-1]) - since >= p.rest_s:
+        return None
+    if mv[-1]:
+        out.pop("stop", None)
+    elif True not in mv:
+        out["stop"] = d.get("stop", float(ts[0]))
+    else:
+        out["stop"] = float(ts[len(mv) - mv[::-1].index(True)])
+    return out
+
+
 def _fix(d: dict, key: str, i: int, cont: float, lim: float, reset: bool, rest_from: float,
          batch: Batch, ctx: RuleContext, p: Params, events: list) -> None:
     fix = batch.fixes[i]
@@ -104,12 +142,12 @@ def _fix(d: dict, key: str, i: int, cont: float, lim: float, reset: bool, rest_f
         d.pop("open", None)
         d.pop("warned", None)
         return
-    if cont > lim - p.warn_before_s and not d.get("warned"):
+    if p.warn_before_s > 0 and cont > lim - p.warn_before_s and not d.get("warned"):
         d["warned"] = True
         events.append(event(RULE, "instant", fix.ts, severity="info", key=key, lon=fix.lon,
                             lat=fix.lat, driving_s=round(cont), limit_s=lim, warning=True))
     if cont > lim and not d.get("open"):
-        d["open"] = True
+        d["open"] = d["warned"] = True
         events.append(event(RULE, "open", fix.ts, severity=p.severity, key=key, lon=fix.lon,
                             lat=fix.lat, driving_s=round(cont), limit_s=lim))
 

@@ -20,7 +20,10 @@ happened), not the confirming fix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rules.batch import Batch
 
 _EMPTY: frozenset[int] = frozenset()
 
@@ -50,6 +53,7 @@ class Membership:
     before: frozenset[int]
     runs: tuple[tuple[int, int, frozenset[int]], ...]  # [start, end) -> confirmed zones
     transitions: tuple[Transition, ...]
+    raw: frozenset[int] = _EMPTY  # every zone some fix of the batch is raw-inside
 
     def union(self) -> frozenset[int]:
         out = set(self.before)
@@ -64,18 +68,21 @@ class Membership:
         return self.before
 
 
-def update(state: dict[str, Any], *, ts: list[float], zones: list[tuple[int, ...]],
-           usable: list[bool], moving: list[bool], lon: list[float], lat: list[float],
-           confirm_s: float, zone_confirm: dict[int, float]) -> tuple[dict, Membership]:
+def update(state: dict[str, Any], batch: Batch, *, confirm_s: float,
+           zone_confirm: dict[int, float]) -> tuple[dict, Membership]:
     """Advance the membership state over one batch (never mutates ``state``)."""
     confirmed = frozenset(state.get("in", ()))
     pend: dict[str, list] = state.get("pend", {})
     started = bool(state.get("init"))
-    n = len(ts)
-    if not pend and all(z == () for z in zones) and (not confirmed or not any(usable)):
-        if not started and any(usable):
+    n = batch.n
+    zones = [f.zones for f in batch.fixes]
+    raw = frozenset().union(*zones) if any(zones) else _EMPTY
+    if not raw and not pend and (not confirmed or not batch.usable.any()):
+        if not started and batch.usable.any():
             state = {"init": True}
         return state, Membership(confirmed, ((0, n, confirmed),), ())
+    ts, usable, moving = batch.ts.tolist(), batch.usable.tolist(), batch.moving.tolist()
+    lon, lat = batch.lon.tolist(), batch.lat.tolist()
     before = confirmed
     pend = {k: list(v) for k, v in pend.items()}
     runs: list[tuple[int, int, frozenset[int]]] = []
@@ -103,7 +110,8 @@ def update(state: dict[str, Any], *, ts: list[float], zones: list[tuple[int, ...
     if pend:
         # Batch indexes mean nothing in the next batch.
         out["pend"] = {k: [*v[:5], -1] for k, v in pend.items()}
-    return out, Membership(before, tuple(r for r in runs if r[0] < r[1]), tuple(transitions))
+    return out, Membership(before, tuple(r for r in runs if r[0] < r[1]), tuple(transitions),
+                           raw)
 
 
 def _step(confirmed: frozenset[int], observed: frozenset[int], pend: dict[str, list], i: int,

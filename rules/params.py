@@ -153,6 +153,14 @@ class RuleParams:
 
     def for_vehicle(self, vehicle: _Vehicle, rule: str) -> Any:
         """The rule's parameter model for this vehicle (class and vehicle overrides)."""
+        # Hot path (every rule, every batch): most vehicles have no overrides of their own.
+        overridden = self.overrides.get("vehicle")
+        if not overridden or str(vehicle.vehicle_id) not in overridden:
+            key = ("class", rule, vehicle.vehicle_class)
+            model = self._cache.get(key)
+            if model is None:
+                model = self._cache[key] = self.for_zone(vehicle, rule, None)
+            return model
         return self.for_zone(vehicle, rule, None)
 
     def for_zone(self, vehicle: _Vehicle, rule: str, zone_id: int | None) -> Any:

@@ -32,7 +32,7 @@ RULES: dict[str, Rule] = {
                             tick=fatigue_driving.tick),
     "daily_driving_limit": Rule(daily_driving_limit.evaluate, daily_driving_limit.Params),
     "night_driving": Rule(night_driving.evaluate, night_driving.Params),
-    "illegal_stop": Rule(illegal_stop.evaluate, illegal_stop.Params),
+    "illegal_stop": Rule(illegal_stop.evaluate, illegal_stop.Params, tick=illegal_stop.tick),
     "illegal_unloading": Rule(illegal_unloading.evaluate, illegal_unloading.Params),
     "cover_open_moving": Rule(cover_open_moving.evaluate, cover_open_moving.Params),
     "signal_lost": Rule(signal_lost.evaluate, signal_lost.Params, tick=signal_lost.tick),

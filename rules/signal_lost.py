@@ -37,7 +37,8 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
         return {}, [event(RULE, "close", first.ts, severity=p.severity, lon=first.lon,
                           lat=first.lat, gap_s=round(gap))]
     g = driving.gaps(batch)
-    if batch.prev_ts is None or g.max() < p.timeout_s:
+    # (The first fix ever has a gap of 0, so a first batch is checked too.)
+    if g.max() < p.timeout_s:
         return state, []
     ign = np.array([f.ign is True for f in batch.fixes], dtype=bool)
     active = driving.shifted(bool(batch.prev.get("moving") or batch.prev.get("ign")),

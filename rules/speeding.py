@@ -9,7 +9,9 @@ maximum speed is reported only every ``update_step_kmh`` to keep volume low.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,9 +44,14 @@ def severity(excess: float, p: Params) -> str:
     return "serious" if excess >= p.serious_excess else "warning"
 
 
+@lru_cache(maxsize=64)
+def _seconds(hhmm: str) -> int:
+    return parse_hhmm(hhmm) * 60
+
+
 def in_window(sod: np.ndarray, start: str, end: str) -> np.ndarray:
     """Local seconds-of-day inside [start, end), crossing midnight if end < start."""
-    a, b = parse_hhmm(start) * 60, parse_hhmm(end) * 60
+    a, b = _seconds(start), _seconds(end)
     return (sod >= a) & (sod < b) if a < b else (sod >= a) | (sod < b)
 
 
@@ -77,47 +84,94 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
     limit = limits(batch, ctx, p)
     if limit is None and not state:
         return state, []
+    use = batch.use_index
+    if use.size == 0:
+        return state, []
     if limit is None:
         limit = np.full(batch.n, np.inf)
-    above = batch.usable & (batch.speed > limit)
-    start = 0 if state else int(np.argmax(above))
-    st = dict(state)
-    events = []
-    ts, speed, usable = batch.ts.tolist(), batch.speed.tolist(), batch.usable.tolist()
-    for i in range(start, batch.n):
-        if usable[i]:
-            _step(st, i, ts[i], speed[i], float(limit[i]), bool(above[i]), batch, ctx, p,
-                  events)
-    return st, events
+    ts, speed = batch.ts, batch.speed
+    if use.size < batch.n:
+        ts, speed, limit = ts[use], speed[use], limit[use]
+    above = speed > limit
+    if not state and not above.any():
+        return state, []
+    # The state machine runs over runs of above / not above (usable fixes only),
+    # so a batch costs a few steps per run, not per fix.
+    edges = (np.flatnonzero(above[1:] != above[:-1]) + 1).tolist()
+    scan = _Scan(use.tolist(), ts.tolist(), speed.tolist(), limit.tolist(), batch, ctx, p)
+    st, ts_, last = dict(state), scan.ts, len(scan.idx)
+    min_s, up = p.min_duration_s, above.tolist()
+    for start, end in zip([0, *edges], [*edges, last], strict=True):
+        if not up[start]:
+            if st.get("open"):
+                scan.below(st, start, end)
+            elif st:
+                st.clear()
+        elif st.get("open") or end == last or ts_[end - 1] - st.get("since", ts_[start]) >= min_s:
+            scan.above(st, start, end)
+        # else: too short to open, and the next run (under the limit) forgets it
+    return st, scan.events
 
 
-def _step(st: dict, i: int, ts: float, speed: float, limit: float, above: bool, batch: Batch,
-          ctx: RuleContext, p: Params, events: list) -> None:
-    lon, lat = batch.position(i)
-    if not above:
+class _Scan:
+    """One batch's usable fixes as lists, and the events found so far."""
+
+    def __init__(self, idx: list[int], ts: list[float], speed: list[float], limit: list[float],
+                 batch: Batch, ctx: RuleContext, p: Params) -> None:
+        self.idx, self.ts, self.speed, self.limit = idx, ts, speed, limit
+        self.batch, self.ctx, self.p = batch, ctx, p
+        self.events: list = []
+
+    def below(self, st: dict, start: int, end: int) -> None:
+        """Under the limit with an episode open: closes it once it has been
+        under for ``close_after_s``."""
+        since = st.setdefault("below", self.ts[start])
+        j = bisect_left(self.ts, since + self.p.close_after_s, start, end)
+        if j < end:
+            lon, lat = self.batch.position(self.idx[j])
+            self.events.append(event(RULE, "close", from_epoch(since, self.ctx.tz),
+                                     severity=st["sev"], lon=lon, lat=lat,
+                                     max_speed=st["max"], limit=st["limit"]))
+            st.clear()
+
+    def above(self, st: dict, start: int, end: int) -> None:
+        st.pop("below", None)
+        since = st.setdefault("since", self.ts[start])
+        first = start
         if not st.get("open"):
-            st.clear()
-            return
-        below = st.setdefault("below", ts)
-        if ts - below >= p.close_after_s:
-            events.append(event(RULE, "close", from_epoch(below, ctx.tz), severity=st["sev"],
-                                lon=lon, lat=lat, max_speed=st["max"], limit=st["limit"]))
-            st.clear()
-        return
-    st.pop("below", None)
-    since = st.setdefault("since", ts)
-    if speed > st.get("max", 0.0):
-        st["max"], st["limit"] = speed, limit
-    sev = severity((st["max"] - st["limit"]) / st["limit"], p)
-    if not st.get("open"):
-        if ts - since >= p.min_duration_s:
-            st.update(open=True, sev=sev, reported=st["max"])
-            events.append(event(RULE, "open", from_epoch(since, ctx.tz), severity=sev,
-                                lon=lon, lat=lat, speed=speed, limit=limit, max_speed=st["max"]))
-        return
-    if SEVERITY_RANK[sev] > SEVERITY_RANK[st["sev"]] or \
-            st["max"] >= st["reported"] + p.update_step_kmh:
-        st["sev"] = max(sev, st["sev"], key=SEVERITY_RANK.__getitem__)
-        st["reported"] = st["max"]
-        events.append(event(RULE, "update", batch.fixes[i].ts, severity=st["sev"], lon=lon,
-                            lat=lat, speed=speed, limit=limit, max_speed=st["max"]))
+            first = bisect_left(self.ts, since + self.p.min_duration_s, start, end)
+            if first == end:  # too short (yet): only the maximum matters
+                self._track_max(st, start, end)
+                return
+            self._track_max(st, start, first + 1)
+            self._open(st, first, since)
+            first += 1
+        for k in range(first, end):
+            if self.speed[k] > st["max"]:
+                st["max"], st["limit"] = self.speed[k], self.limit[k]
+                self._maybe_update(st, k)
+
+    def _track_max(self, st: dict, start: int, end: int) -> None:
+        top = max(range(start, end), key=self.speed.__getitem__)
+        if self.speed[top] > st.get("max", 0.0):
+            st["max"], st["limit"] = self.speed[top], self.limit[top]
+
+    def _open(self, st: dict, k: int, since: float) -> None:
+        sev = severity((st["max"] - st["limit"]) / st["limit"], self.p)
+        st.update(open=True, sev=sev, reported=st["max"])
+        lon, lat = self.batch.position(self.idx[k])
+        self.events.append(event(RULE, "open", from_epoch(since, self.ctx.tz), severity=sev,
+                                 lon=lon, lat=lat, speed=self.speed[k], limit=self.limit[k],
+                                 max_speed=st["max"]))
+
+    def _maybe_update(self, st: dict, k: int) -> None:
+        sev = severity((st["max"] - st["limit"]) / st["limit"], self.p)
+        if SEVERITY_RANK[sev] > SEVERITY_RANK[st["sev"]] or \
+                st["max"] >= st["reported"] + self.p.update_step_kmh:
+            st["sev"] = max(sev, st["sev"], key=SEVERITY_RANK.__getitem__)
+            st["reported"] = st["max"]
+            i = self.idx[k]
+            lon, lat = self.batch.position(i)
+            self.events.append(event(RULE, "update", self.batch.fixes[i].ts, severity=st["sev"],
+                                     lon=lon, lat=lat, speed=self.speed[k],
+                                     limit=self.limit[k], max_speed=st["max"]))

@@ -257,6 +257,7 @@ class Checker:
     def read_track(self, name: str) -> list[dict[str, Any]]:
         rows = read_csv(f"tracks/{name}")
         last: dict[str, int] = {}
+        pos_at: set[tuple[str, int]] = set()
         out = []
         for i, r in enumerate(rows, 2):
             where = f"{name}:{i}"
@@ -267,6 +268,10 @@ class Checker:
             t = int(r["t"])
             if t < last.get(r["device_id"], -1):
                 self.err(f"{where}: time goes backwards")
+            if r["kind"] == "pos" and (r["device_id"], t) in pos_at:
+                # Ingest keys fixes by (device, ts, seq): a second one at t is a duplicate.
+                self.err(f"{where}: a second position at t={t}")
+            pos_at.add((r["device_id"], t))
             last[r["device_id"]] = t
             lon, lat = float(r["lon"]), float(r["lat"])
             if r["kind"] == "pos":

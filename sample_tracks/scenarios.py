@@ -356,6 +356,7 @@ def signal(b: Builder) -> None:
         if ign_off:
             t.stop(60, dt=20)
             t.ign = False
+            t.t += 20  # the engine-off report is a fix of its own, not a second one at t
             t.fix(0.0)
             t.t += gap * 60
             t.fix(0.0)

@@ -100,3 +100,44 @@ def test_districts_lookup_first_wins_on_overlap():
     assert got == ["370202", "370202", "370203", None]
     with pytest.raises(GeoError):
         DistrictIndex([("", shapely.box(0, 0, 1, 1))])
+
+
+def _brute_force(index, lon, lat):
+    x, y = to_metric(lon, lat)
+    points = shapely.points(x, y)
+    return [tuple(i for i in sorted(index.fences)
+                  if shapely.intersects(index.area_metric(i), points[k]))
+            for k in range(len(points))]
+
+
+def test_grid_prefilter_never_loses_a_point_at_a_fence_edge():
+    rng = np.random.default_rng(11)
+    fences = random_fences(rng, 20)
+    fences.append(area(99, shapely.LineString([(120.0, 36.0), (120.2, 36.15)]), kind="route",
+                       buffer_m=120))
+    index = FenceIndex(fences)
+    # Points on every area's boundary (back in lon/lat), nudged by up to ~1 m.
+    rims = [shapely.get_coordinates(index.area_metric(f.id).exterior) for f in fences]
+    xy = np.concatenate(rims) + rng.uniform(-1, 1, (sum(len(r) for r in rims), 2))
+    lon, lat = to_wgs84(xy[:, 0], xy[:, 1])
+    got = index.containing(lon, lat)
+    assert got == _brute_force(index, lon, lat)
+    assert sum(1 for z in got if z) > len(got) // 4  # the test does probe insides
+
+
+def test_grid_prefilter_over_a_wide_extent_uses_coarse_cells():
+    rng = np.random.default_rng(12)
+    fences = [area(i, shapely.Point(lon, lat).buffer(0.02)) for i, (lon, lat) in
+              enumerate(zip(rng.uniform(100, 125, 40), rng.uniform(20, 45, 40), strict=True), 1)]
+    index = FenceIndex(fences, crs="EPSG:3857")
+    lon = np.concatenate([rng.uniform(100, 125, 2000),
+                          [shapely.get_coordinates(f.geometry)[0, 0] for f in fences]])
+    lat = np.concatenate([rng.uniform(20, 45, 2000),
+                          [shapely.get_coordinates(f.geometry)[0, 1] for f in fences]])
+    x, y = to_metric(lon, lat, "EPSG:3857")
+    points = shapely.points(x, y)
+    want = [tuple(i for i in sorted(index.fences)
+                  if shapely.intersects(index.area_metric(i), points[k]))
+            for k in range(len(points))]
+    assert index.containing(lon, lat) == want
+    assert index.containing(np.array([np.nan]), np.array([36.0])) == [()]

@@ -1,5 +1,9 @@
+import json
+from datetime import timedelta
+
 import shapely
 
+from rules.engine import RuleEngine
 from rules.params import RuleParams
 from tests.rules.helpers import PARAMS, T0, context, fence, fix, run, tacho
 
@@ -122,3 +126,49 @@ def test_illegal_unloading_outside_site_but_not_inside():
     assert ev[0] == []
     (e,) = ev[1]
     assert (e.action, e.severity, e.lon) == ("instant", "serious", OUT)
+
+
+def _stopped_then_silent(ctx, lon, ign=True):
+    """Arrives at 20 km/h, stands from t=0 to t=180, then nothing more."""
+    return [fix(ctx, -30, lon=lon, speed=20.0, ign=ign)] + [
+        fix(ctx, t, lon=lon, ign=ign) for t in range(0, 181, 60)]
+
+
+def test_illegal_stop_from_tick_when_a_stopped_truck_goes_silent():
+    site = fence(2, "site", plates=["鲁B00001"])
+    ctx = context("muck_truck", [site])
+    engine = RuleEngine()
+    st, ev = engine.process({}, _stopped_then_silent(ctx, OUT), [], ctx)
+    assert [e for e in ev if e.rule == "illegal_stop"] == []
+    st = json.loads(json.dumps(st))
+
+    def ticked(state, t):
+        return [e for e in engine.tick(state, T0 + timedelta(seconds=t), ctx)[1]
+                if e.rule == "illegal_stop"]
+
+    assert ticked(st, 590) == []  # the stop is not 10 min old yet
+    (opened,) = ticked(st, 600)
+    assert (opened.action, opened.ts, opened.details["silent_s"]) == ("open", T0, 420)
+    st2, _ = engine.tick(st, T0 + timedelta(seconds=600), ctx)
+    assert ticked(st2, 660) == []  # one episode
+    # Data comes back: still standing -> nothing new; then it drives off -> close.
+    _, ev = engine.process(st2, [fix(ctx, 900, lon=OUT), fix(ctx, 960, lon=OUT, speed=20.0)],
+                           [], ctx)
+    assert [(e.rule, e.action) for e in ev if e.rule == "illegal_stop"] == [
+        ("illegal_stop", "close")]
+
+
+def test_illegal_stop_tick_near_misses():
+    site = fence(2, "site", plates=["鲁B00001"])
+    ctx = context("muck_truck", [site])
+    engine = RuleEngine()
+    for track in (_stopped_then_silent(ctx, IN),  # at its own site
+                  _stopped_then_silent(ctx, OUT, ign=False)):  # engine off
+        st, _ = engine.process({}, track, [], ctx)
+        _, ev = engine.tick(st, T0 + timedelta(seconds=1800), ctx)
+        assert [e for e in ev if e.rule == "illegal_stop"] == []
+    # Not a muck truck.
+    coach = context("coach", [site])
+    st, _ = engine.process({}, _stopped_then_silent(coach, OUT), [], coach)
+    _, ev = engine.tick(st, T0 + timedelta(seconds=1800), coach)
+    assert [e for e in ev if e.rule == "illegal_stop"] == []
