@@ -1,43 +1,66 @@
 """Rule events → incidents (one per episode) and their outbox rows, in the
-caller's transaction (ARCHITECTURE.md: one transaction per batch)."""
+caller's transaction (ARCHITECTURE.md: one transaction per batch).
+
+Noise control: an episode that opens again (same vehicle, rule and zone) within
+``router.cooldown_s`` of the last one ending reopens that incident and counts
+the repeat in ``details.repeats`` — nobody is notified a second time.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from alerts.notices import notice_body, write_notice
 from alerts.outbox import enqueue_for_incident
-from alerts.routing import Router
+from alerts.routing import Route, Router
 from registry.lookup import VehicleRecord
 from rules.types import SEVERITIES, RuleEvent
 
-_OPEN_SQL = text("""
+_POINT = "CASE WHEN :lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END"
+_WORSE = """CASE WHEN array_position(CAST(:order AS text[]), severity)
+                 < array_position(CAST(:order AS text[]), CAST(:severity AS text))
+            THEN :severity ELSE severity END"""
+
+_OPEN_SQL = text(f"""
 INSERT INTO incidents (rule, episode_key, severity, status, vehicle_id, plate, vehicle_class,
-    device_id, company, district, officer, supervisor, started_at, ended_at, updated_at, geom,
-    details)
+    device_id, company, district, officer, supervisor, responsible_officer, started_at,
+    ended_at, updated_at, geom, details)
 VALUES (:rule, :key, :severity, 'open', :vehicle_id, :plate, :vehicle_class, :device_id,
-    :company, :district, :officer, :supervisor, :ts, :ended_at, :now,
-    CASE WHEN :lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+    :company, :district, :officer, :supervisor, :responsible, :ts, :ended_at, :now, {_POINT},
     CAST(:details AS jsonb))
 ON CONFLICT (vehicle_id, rule, episode_key) WHERE ended_at IS NULL
 DO UPDATE SET updated_at = EXCLUDED.updated_at
 RETURNING id, (xmax = 0) AS inserted
 """)
 
-_UPDATE_SQL = text("""
-UPDATE incidents SET
-    severity = CASE WHEN array_position(CAST(:order AS text[]), severity)
-                         < array_position(CAST(:order AS text[]), CAST(:severity AS text))
-               THEN :severity ELSE severity END,
+_UPDATE_SQL = text(f"""
+UPDATE incidents SET severity = {_WORSE},
     details = details || CAST(:details AS jsonb),
-    geom = COALESCE(CASE WHEN :lon IS NULL THEN NULL
-                         ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END, geom),
+    geom = COALESCE({_POINT}, geom),
     updated_at = :now,
     ended_at = CASE WHEN :close THEN :ts ELSE ended_at END
 WHERE vehicle_id = :vehicle_id AND rule = :rule AND episode_key = :key AND ended_at IS NULL
+RETURNING id
+""")
+
+# Only when no episode is open (the unique index allows one open per key).
+_REOPEN_SQL = text(f"""
+UPDATE incidents SET severity = {_WORSE},
+    details = details || CAST(:details AS jsonb) || jsonb_build_object('repeats',
+              COALESCE((details->>'repeats')::int, 0) + 1),
+    geom = COALESCE({_POINT}, geom), updated_at = :now, ended_at = :ended_at
+WHERE id = (SELECT id FROM incidents
+            WHERE vehicle_id = :vehicle_id AND rule = :rule AND episode_key = :key
+              AND ended_at IS NOT NULL AND ended_at >= :since AND status <> 'resolved'
+            ORDER BY ended_at DESC LIMIT 1)
+  AND NOT EXISTS (SELECT 1 FROM incidents WHERE vehicle_id = :vehicle_id AND rule = :rule
+                  AND episode_key = :key AND ended_at IS NULL)
 RETURNING id
 """)
 
@@ -45,51 +68,66 @@ RETURNING id
 def apply_events(session: Session, *, vehicle: VehicleRecord, events: Sequence[RuleEvent],
                  district: str | None, router: Router, now: datetime) -> list[int]:
     """Write incidents for one vehicle's events; returns ids of incidents opened."""
-    import json
-
     opened: list[int] = []
     for event in events:
         params = {
             "rule": event.rule, "key": event.key, "severity": event.severity,
             "vehicle_id": vehicle.vehicle_id, "ts": event.ts, "now": now,
-            "lon": event.lon, "lat": event.lat,
+            "lon": event.lon, "lat": event.lat, "order": list(SEVERITIES),
             "details": json.dumps(event.details, ensure_ascii=False, default=str),
         }
         if event.action in ("open", "instant"):
-            where = _district_of(router, event, district)
-            route = router.route(where, vehicle)
-            params.update(
-                plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
-                device_id=vehicle.device_id, company=vehicle.company, district=route.district,
-                officer=route.officer, supervisor=route.supervisor,
-                ended_at=event.ts if event.action == "instant" else None,
-            )
-            row = session.execute(_OPEN_SQL, params).one()
-            if row.inserted:
-                _record_opening(session, row.id, event, vehicle, route, now)
-                opened.append(row.id)
+            incident_id = _open(session, vehicle, event, district, router, params)
+            if incident_id is not None:
+                opened.append(incident_id)
         else:
-            params.update(order=list(SEVERITIES), close=event.action == "close")
+            params["close"] = event.action == "close"
             session.execute(_UPDATE_SQL, params)
     return opened
+
+
+def _open(session: Session, vehicle: VehicleRecord, event: RuleEvent, fallback: str | None,
+          router: Router, params: dict) -> int | None:
+    """The new incident's id, or None when an open or recent one absorbed the event."""
+    from datetime import timedelta
+
+    params["ended_at"] = event.ts if event.action == "instant" else None
+    params["since"] = event.ts - timedelta(seconds=router.cooldown_s)
+    if session.execute(_REOPEN_SQL, params).first() is not None:
+        return None
+    route = router.route(_district_of(router, event, fallback), vehicle, session=session,
+                         at=event.ts)
+    params.update(plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
+                  device_id=vehicle.device_id, company=vehicle.company, district=route.district,
+                  officer=route.officer, supervisor=route.supervisor,
+                  responsible=vehicle.officer)
+    row = session.execute(_OPEN_SQL, params).one()
+    if not row.inserted:
+        return None
+    _record_opening(session, row.id, event, vehicle, route, router, params["now"])
+    return row.id
 
 
 def _district_of(router: Router, event: RuleEvent, fallback: str | None) -> str | None:
     if event.lon is None or event.lat is None:
         return fallback
-    import numpy as np
-
     found = router.district_at(np.array([event.lon]), np.array([event.lat]))[0]
     return found or fallback
 
 
 def _record_opening(session: Session, incident_id: int, event: RuleEvent,
-                    vehicle: VehicleRecord, route, now: datetime) -> None:  # type: ignore[no-untyped-def]
+                    vehicle: VehicleRecord, route: Route, router: Router,
+                    now: datetime) -> None:
     session.execute(
         text("INSERT INTO incident_transitions (incident_id, at, actor, from_status, to_status)"
              " VALUES (:id, :now, 'system', NULL, 'open')"),
         {"id": incident_id, "now": now},
     )
-    enqueue_for_incident(session, incident_id=incident_id, severity=event.severity,
-                         officer=route.officer, supervisor=route.supervisor,
-                         company=vehicle.company, now=now)
+    if vehicle.company:
+        write_notice(session, company=vehicle.company, body=notice_body(
+            incident_id=incident_id, plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
+            rule=event.rule, severity=event.severity, at=event.ts, district=route.district,
+            district_name=route.district_name, lon=event.lon, lat=event.lat,
+            details=dict(event.details), tz=router.tz))
+    enqueue_for_incident(session, incident_id=incident_id, severity=event.severity, route=route,
+                         company=vehicle.company, local=event.ts.astimezone(router.tz), now=now)

@@ -8,6 +8,7 @@ from typing import Any
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -38,6 +39,8 @@ class Incident(Base):
     district: Mapped[str | None] = mapped_column(String(6), index=True)
     officer: Mapped[str | None] = mapped_column(String(20), index=True)
     supervisor: Mapped[str | None] = mapped_column(String(20))
+    # the vehicle's own responsible officer (责任到人), told too when not ``officer``
+    responsible_officer: Mapped[str | None] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -90,6 +93,8 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # a folded info/warning delivery points at the digest that carried it
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
     __table_args__ = (
         Index(
             "uq_deliveries_once",
@@ -99,6 +104,12 @@ class Delivery(Base):
             "channel",
             unique=True,
         ),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending', 'folded')"),
+        ),
+        Index("ix_deliveries_recipient_sent", "recipient", "sent_at"),  # digest windows
     )
 
 
@@ -109,3 +120,35 @@ class DeliveryAttempt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ok: Mapped[bool] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeliveryTarget(Base):
+    """Health of one (channel, recipient): marked failing after repeated errors."""
+
+    __tablename__ = "delivery_targets"
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notice(Base):
+    """A company notice (抄告): one per incident of the company's vehicle, in Chinese."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    company: Mapped[str] = mapped_column(String(40), index=True)
+    plate: Mapped[str] = mapped_column(String(12))
+    rule: Mapped[str] = mapped_column(String(30))
+    severity: Mapped[str] = mapped_column(String(10))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    district: Mapped[str | None] = mapped_column(String(6))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (Index("uq_notices_incident", "incident_id", unique=True),)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import psycopg
 from prometheus_client import Gauge
 
+from dashboard.scope import may_see_incident
 from dashboard.security import Principal
 from keywatch.db import psycopg_url
 
@@ -33,7 +34,7 @@ ORDER BY s.updated_at
 
 INCIDENT_SQL = """
 SELECT id, rule, severity, status, plate, vehicle_class, company, district, officer,
-       supervisor, started_at, ended_at, ST_X(geom), ST_Y(geom), details
+       supervisor, started_at, ended_at, ST_X(geom), ST_Y(geom), details, responsible_officer
 FROM incidents WHERE id = %s
 """
 
@@ -128,7 +129,7 @@ def _position(row: tuple) -> dict:
 def _incident(row: tuple) -> dict:
     keys = ("id", "rule", "severity", "status", "plate", "vehicle_class", "company",
             "district", "officer", "supervisor", "started_at", "ended_at", "lon", "lat",
-            "details")
+            "details", "responsible_officer")
     out = dict(zip(keys, row, strict=True))
     for key in ("started_at", "ended_at"):
         out[key] = out[key].isoformat() if out[key] else None
@@ -136,13 +137,10 @@ def _incident(row: tuple) -> dict:
 
 
 def _may_see_incident(user: Principal, incident: dict) -> bool:
-    """The same rule as ``scope.incidents_visible``, on a dict."""
-    if user.role in ("admin", "inspector"):
-        return True
-    if user.role == "company":
-        return bool(user.company) and incident["company"] == user.company
-    return (incident["district"] in user.districts or incident["officer"] == user.officer
-            or (user.role == "supervisor" and incident["supervisor"] == user.officer))
+    return may_see_incident(
+        user, company=incident["company"], district=incident["district"],
+        officer=incident["officer"], supervisor=incident["supervisor"],
+        responsible_officer=incident["responsible_officer"])
 
 
 def sse_frame(event: str, data: object) -> str:

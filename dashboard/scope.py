@@ -27,9 +27,24 @@ def incidents_visible(user: Principal) -> ColumnElement[bool] | None:
         clauses.append(Incident.district.in_(user.districts))
     if user.officer:
         clauses.append(Incident.officer == user.officer)
+        clauses.append(Incident.responsible_officer == user.officer)  # 责任到人
         if user.role == "supervisor":
             clauses.append(Incident.supervisor == user.officer)
     return or_(*clauses) if clauses else false()
+
+
+def may_see_incident(user: Principal, *, company: str | None, district: str | None,
+                     officer: str | None, supervisor: str | None,
+                     responsible_officer: str | None) -> bool:
+    """``incidents_visible`` for one incident in memory (the live stream)."""
+    if user.role in SEE_ALL:
+        return True
+    if user.role == "company":
+        return bool(user.company) and company == user.company
+    return (district in user.districts
+            or (user.officer is not None
+                and user.officer in (officer, responsible_officer)
+                or (user.role == "supervisor" and supervisor == user.officer)))
 
 
 def vehicles_visible(user: Principal) -> ColumnElement[bool] | None:

@@ -37,8 +37,11 @@ class World:
 class WorldView:
     """Holds the current ``World``; ``refresh`` rebuilds it when the data changed."""
 
-    def __init__(self, metric_crs: str, check_every_s: float = 2.0) -> None:
+    def __init__(self, metric_crs: str, check_every_s: float = 2.0, *, tz: object = None,
+                 cooldown_s: float = 300.0) -> None:
         self.metric_crs = metric_crs
+        self.tz = tz
+        self.cooldown_s = cooldown_s
         self.check_every_s = check_every_s
         self._world: World | None = None
         self._checked = 0.0
@@ -59,7 +62,8 @@ class WorldView:
             fences = load_fences(session)
             self._world = World(
                 fences=FenceIndex(fences, crs=self.metric_crs),
-                router=Router(load_districts(session)),
+                router=Router(load_districts(session), tz=self.tz,  # type: ignore[arg-type]
+                              cooldown_s=self.cooldown_s),
                 version=version,
             )
             log.info("loaded %d geofences, %d districts", len(fences),

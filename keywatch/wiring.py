@@ -23,7 +23,8 @@ def build_pipeline(settings: Settings, engine: Engine | None = None) -> Pipeline
     return Pipeline(
         factory=make_sessionmaker(engine),
         limits=limits,
-        world=WorldView(settings.metric_crs),
+        world=WorldView(settings.metric_crs, tz=settings.zone,
+                        cooldown_s=settings.incident_cooldown),
         params=RuleParams.load(settings.rules_file),
         tz=settings.zone,
     )

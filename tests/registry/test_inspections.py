@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
+from alerts.overdue import raise_overdue
 from alerts.routing import Router
 from keywatch.db import make_sessionmaker, transaction
-from registry.inspections import deadline, raise_overdue
+from registry.inspections import deadline
 from registry.lookup import load_districts
 
 TZ = ZoneInfo("Asia/Shanghai")
