@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 want=(postgresql-15 postgresql-15-postgis-3 mosquitto)
 command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || want+=(python3-venv)
-[[ "${1:-}" == "--browser" ]] && want+=(chromium)
+[[ "${1:-}" == "--browser" ]] && want+=(chromium fonts-wqy-microhei)
 
 missing=()
 for pkg in "${want[@]}"; do
@@ -42,5 +42,9 @@ if [[ ! -f $vendor/.installed || $assets/package.json -nt $vendor/.installed ]];
   (cd $assets && npm ci --no-audit --no-fund --loglevel=error)
   rm -rf $vendor && mkdir -p $vendor
   cp -r $assets/node_modules/leaflet/dist $vendor/leaflet
+  mkdir -p $vendor/chartjs $vendor/leaflet-heat
+  cp $assets/node_modules/chart.js/dist/chart.umd.js $vendor/chartjs/chart.umd.js
+  cp $assets/node_modules/chart.js/LICENSE.md $vendor/chartjs/LICENSE.md
+  cp $assets/node_modules/leaflet.heat/dist/leaflet-heat.js $vendor/leaflet-heat/leaflet-heat.js
   touch $vendor/.installed
 fi
