@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ingest.simulate import add_arguments as add_simulate_arguments
 from keywatch import commands
 from keywatch.errors import KeywatchError
 from keywatch.services import ServiceError
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--skip-invalid", action="store_true",
                       help="import the good rows and report the bad ones (default: all or none)")
     bulk.set_defaults(handler=commands.bulk_import)
+
+    sim = sub.add_parser("simulate", help="load generator of realistic moving vehicles")
+    add_simulate_arguments(sim)
+    sim.set_defaults(handler=commands.simulate)
 
     jt808 = sub.add_parser("jt808", help="JT/T 808 tools")
     jt808.add_argument("action", choices=["decode"])

@@ -133,3 +133,9 @@ def demo(args: argparse.Namespace) -> int:
     from keywatch.demo import run_demo
 
     return run_demo()
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from ingest.simulate import run_command
+
+    return run_command(load_settings(), args)

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from ingest.jt808 import Frame, Jt808Gateway, RegisterRefused, decode_frame, encode_frame
+from ingest.jt808 import Jt808Gateway, RegisterRefused, decode_frame
 from ingest.jt808.binary import GMT8
 from ingest.jt808.location import encode_batch, encode_location
 from ingest.jt808.messages import decode_body, encode_auth, encode_driver, encode_register
-from ingest.jt808.splitter import FrameSplitter
+from ingest.jt808.terminal import Terminal
 
 T0 = datetime(2026, 11, 26, 8, 0, 5, tzinfo=GMT8)
 LOCATION = encode_location(
@@ -61,54 +61,6 @@ class Recorder:
 
     async def reject(self, device_id: str | None, frame: bytes, reason: str) -> None:
         self.rejected.append((device_id, frame, reason))
-
-
-class Terminal:
-    """A scripted JT/T 808 terminal with its own serial counter."""
-
-    def __init__(self, port: int, phone: str = "13912345678", edition: int = 2013) -> None:
-        self.port, self.phone, self.edition = port, phone, edition
-        self.serial = 0
-        self.splitter = FrameSplitter()
-        self.pending: list[bytes] = []
-
-    async def __aenter__(self) -> Terminal:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.writer.close()
-
-    def frame(self, msg_id: int, body: bytes = b"") -> bytes:
-        self.serial += 1
-        edition = self.edition
-        return encode_frame(msg_id, body, phone=self.phone, serial=self.serial, edition=edition)
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def reply(self, timeout: float = 5.0) -> Frame:
-        async with asyncio.timeout(timeout):
-            while not self.pending:
-                data = await self.reader.read(4096)
-                assert data, "gateway closed the connection"
-                self.pending += self.splitter.feed(data).frames
-        return decode_frame(self.pending.pop(0))
-
-    async def request(self, msg_id: int, body: bytes = b"") -> dict[str, Any]:
-        await self.send(self.frame(msg_id, body))
-        return decode_body(await self.reply())
-
-    async def login(self) -> str:
-        info = encode_register(edition=self.edition, plate="鲁B12345", terminal_id="T1")
-        answer = await self.request(0x0100, info)
-        assert answer["result"] == "ok", answer
-        assert answer["reply_serial"] == self.serial
-        code = answer["auth_code"]
-        auth = await self.request(0x0102, encode_auth(code, edition=self.edition, imei="1" * 15))
-        assert auth == {"reply_serial": self.serial, "reply_id": "0x0102", "result": 0}
-        return str(code)
 
 
 def serve(test: Callable[[Jt808Gateway, Recorder, Directory], Awaitable[None]], **kw: Any) -> None:
