@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 
@@ -33,9 +35,14 @@ def scratch_settings(**overrides: object) -> Iterator[Settings]:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
     upgrade(engine)
     engine.dispose()
+    # a broker of its own: benchmark traffic never reaches the demo's persistent session
+    broker = Services(Path(tempfile.mkdtemp(prefix="kw-bench-broker-")))
+    broker.mqtt_up()
     try:
-        yield base.model_copy(update={"database_url": scratch, **overrides})
+        yield base.model_copy(update={"database_url": scratch, "mqtt_url": broker.mqtt_url(),
+                                      **overrides})
     finally:
+        broker.mqtt_down()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -95,10 +95,16 @@ class IngestWorker:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.FIXES_STORED.inc(batch.stored)
         metrics.FIXES_DUPLICATE.inc(batch.duplicates)
+        reasons: dict[str, int] = {}
         for rejection in batch.rejections:
             metrics.DEAD_LETTERS.labels(rejection.reason).inc()
-            log.info("dead letter %s from %s: %s", rejection.reason, rejection.device_id,
-                     rejection.detail)
+            reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
+            log.debug("dead letter %s from %s: %s", rejection.reason, rejection.device_id,
+                      rejection.detail)
+        if reasons:  # one line per batch, not per message: a flood must not flood the log
+            log.info("batch of %d messages: %d fixes stored, %d duplicates, dead letters %s",
+                     len(messages), batch.stored, batch.duplicates,
+                     ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())))
 
     def _retry(self, action):  # type: ignore[no-untyped-def]
         delay = 0.5
