@@ -60,14 +60,15 @@ def _decode_one(message: InboundMessage, limits: Limits, now: datetime, out: Dec
                                       device_id))
         return
     if kind == "jt808":
-        items, events = _jt808_items(message, device_id, out)
+        positions, events = _jt808_items(message, device_id, out)
     else:
         items = _json_items(message, device_id, limits, out)
-        events = items if kind == "tacho" else []
-        items = items if kind == "pos" else []
-    if items is None:
+        if items is None:
+            return
+        positions, events = (items, []) if kind == "pos" else ([], items)
+    if positions is None:
         return
-    _validate_items(message, device_id, items, events, limits, now, out)
+    _validate_items(message, device_id, positions, events, limits, now, out)
 
 
 def _json_items(message: InboundMessage, device_id: str, limits: Limits,
@@ -92,7 +93,11 @@ def _jt808_items(message: InboundMessage, device_id: str,
 
     positions: list = []
     events: list = []
-    for frame in decode_payload(message.payload):
+    frames = decode_payload(message.payload)
+    if not frames:
+        out.rejections.append(_reject(message, "bad_jt808", "no JT/T 808 frame (0x7e … 0x7e) "
+                                      "in the payload", device_id))
+    for frame in frames:
         raw = frame.raw or message.payload
         if frame.error is not None:
             out.rejections.append(_reject(message, "bad_jt808", frame.error, device_id, raw))

@@ -1,0 +1,118 @@
+"""Issue 4's bad input through the real pipeline and database: each becomes a dead
+letter with its reason (or a flagged fix), the rest of the batch goes in."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from ingest.decode import Limits, decode_batch
+from ingest.messages import InboundMessage
+from keywatch.db import make_sessionmaker, transaction
+from keywatch.wiring import build_pipeline
+from tests.city import OUTSIDE, make_city
+
+NOW = datetime.now(UTC)
+
+
+def _msg(topic: str, payload: bytes) -> InboundMessage:
+    return InboundMessage(topic, payload, NOW)
+
+
+def _fix(seconds_ago: float, **extra) -> dict:  # type: ignore[no-untyped-def]
+    ts = (NOW - timedelta(seconds=seconds_ago)).isoformat()
+    return {"ts": ts, "lat": OUTSIDE[0], "lon": OUTSIDE[1], **extra}
+
+
+@pytest.fixture
+def pipeline(clean_db, engine, settings):  # type: ignore[no-untyped-def]
+    with transaction(make_sessionmaker(engine)) as session:
+        make_city(session, devices={"t-0001": "freight"})
+    return build_pipeline(settings, engine)
+
+
+def _reasons(engine) -> list[str]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT reason FROM dead_letters ORDER BY id")).scalars().all()
+
+
+def test_every_bad_message_is_a_dead_letter_with_its_reason(pipeline, engine):
+    big = b'{"ts": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    huge_array = json.dumps([_fix(60, seq=i) for i in range(100_000)]).encode()
+    many = json.dumps([{"ts": 1, "lat": 0, "lon": 0}] * 10_001).encode()  # < 1 MB
+    messages = [
+        _msg("kw/v1/dev/t-0001/pos", b"\x00\xff\xfe binary garbage"),
+        _msg("kw/v1/dev/t-0001/jt808", json.dumps(_fix(60)).encode()),
+        _msg("kw/v1/dev/t-0001/pos", big),
+        _msg("kw/v1/dev/t-0001/pos", huge_array),
+        _msg("kw/v1/dev/t-0001/pos", many),
+        _msg("kw/v1/dev/t-0001/pos", json.dumps(_fix(-3600)).encode()),  # an hour ahead
+        _msg("kw/v1/dev/t-0001/pos", json.dumps(_fix(30 * 86400)).encode()),  # 30 days old
+        _msg("kw/v1/dev/bad topic/pos", json.dumps(_fix(60)).encode()),
+        _msg("kw/v1/dev/t-0001/tacho", json.dumps({"ts": NOW.isoformat(),
+                                                     "event": "teleport"}).encode()),
+        _msg("kw/v1/dev/t-0001/pos", json.dumps(_fix(10, seq=1)).encode()),  # a good one
+    ]
+    started = time.perf_counter()
+    batch = pipeline.process(messages, NOW)
+    assert time.perf_counter() - started < 30
+    assert batch.stored == 1
+    assert _reasons(engine) == ["bad_json", "bad_jt808", "oversized", "oversized",
+                                "too_many_items",
+                                "future_ts", "too_old", "bad_topic", "bad_field"]
+
+
+def test_impossible_jump_is_stored_flagged_and_not_movement(pipeline, engine):
+    fixes = [_fix(120, seq=1, speed=40.0),
+             {**_fix(110, seq=2, speed=40.0), "lat": OUTSIDE[0] + 1.0},  # 111 km in 10 s
+             _fix(100, seq=3, speed=40.0)]
+    pipeline.process([_msg("kw/v1/dev/t-0001/pos", json.dumps(fixes).encode())], NOW)
+    with engine.connect() as conn:
+        flags = dict(conn.execute(text("SELECT seq, flags FROM fixes")).tuples().all())
+        last_lat = conn.execute(text("SELECT lat FROM vehicle_state")).scalar_one()
+    assert flags == {1: None, 2: ["jump"], 3: None}
+    assert last_lat == pytest.approx(OUTSIDE[0])  # the jump never became the position
+
+
+def test_late_fix_is_stored_and_flagged(pipeline, engine):
+    pipeline.process([_msg("kw/v1/dev/t-0001/pos",
+                           json.dumps(_fix(30, seq=5)).encode())], NOW)
+    pipeline.process([_msg("kw/v1/dev/t-0001/pos",
+                           json.dumps(_fix(90, seq=4)).encode())], NOW)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT seq, flags FROM fixes")).tuples().all())
+        last_seq = conn.execute(text("SELECT last_seq FROM vehicle_state")).scalar_one()
+    assert rows == {5: None, 4: ["late"]}
+    assert last_seq == 5  # the latest position stays the newest fix
+
+
+LIMITS = Limits(max_payload_bytes=1_048_576, max_items=10_000, max_age_s=7 * 86400,
+                max_future_s=300)
+
+
+@hsettings(max_examples=300, deadline=timedelta(milliseconds=500),
+           suppress_health_check=[HealthCheck.too_slow])
+@given(payload=st.one_of(
+    st.binary(max_size=2048),
+    st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+                 lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(), c, max_size=5),
+                 max_leaves=30).map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries({"ts": st.one_of(st.integers(), st.text(), st.floats()),
+                           "lat": st.floats(), "lon": st.floats(),
+                           "speed": st.one_of(st.none(), st.floats(), st.text())},
+                          optional={"seq": st.integers(), "alarms": st.lists(st.text())})
+    .map(lambda v: json.dumps(v).encode()),
+), kind=st.sampled_from(["pos", "tacho", "jt808"]))
+def test_decoder_never_raises(payload: bytes, kind: str) -> None:
+    """Whatever arrives, decode+validate returns fixes or rejections, never an exception."""
+    out = decode_batch([_msg(f"kw/v1/dev/t-0001/{kind}", payload)], LIMITS, NOW)
+    assert len(out.fixes) + len(out.tacho) + len(out.rejections) >= 1 or payload in (b"[]",)
+    for rejection in out.rejections:
+        assert rejection.reason != "internal_error", rejection.detail
