@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -30,15 +29,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.dispatcher import Dispatcher  # noqa: E402
+from bench.common import scratch_settings  # noqa: E402
 from ingest.mqtt import BrokerAddress, Publisher  # noqa: E402
 from keywatch.db import make_engine, make_sessionmaker, psycopg_url, transaction  # noqa: E402
-from keywatch.migrate import upgrade  # noqa: E402
-from keywatch.runtime import load_settings  # noqa: E402
 from keywatch.settings import Settings  # noqa: E402
 from keywatch.wiring import build_ingest_worker  # noqa: E402
 
@@ -57,21 +55,6 @@ class Stamps:
         now = time.monotonic()
         with self.lock:
             self.times.setdefault(key, now)
-
-
-def scratch_database(base_url: str) -> tuple[str, object]:
-    base = make_url(base_url)
-    name = f"kw_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    upgrade(engine)
-    engine.dispose()
-    return url, (admin, name)
 
 
 def load_city(engine, *, background: int, samples: int, webhook: str) -> None:  # type: ignore[no-untyped-def]
@@ -216,28 +199,22 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0)
     args = parser.parse_args()
 
-    base = load_settings()
-    url, (admin, name) = scratch_database(base.database_url)
     stamps = {k: Stamps() for k in ("committed", "sse", "webhook")}
     hook = webhook_server(stamps["webhook"])
-    settings = base.model_copy(update={
-        "database_url": url, "webhook_allow_private": True,
-        "http_port": _free_port(), "mqtt_client_id": f"kw-bench-{uuid.uuid4().hex[:6]}"})
-    engine = make_engine(url)
     stop = threading.Event()
-    try:
-        load_city(engine, background=args.vehicles, samples=args.samples,
-                  webhook=f"http://127.0.0.1:{hook.server_address[1]}/hook")
-        print(f"scratch database {name}: {args.vehicles} background + {args.samples} "
-              "violating vehicles")
-        return run(args, settings, engine, stamps, stop)
-    finally:
-        stop.set()
-        hook.shutdown()
-        engine.dispose()
-        with admin.connect() as conn:  # type: ignore[attr-defined]
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"dropped {name}")
+    with scratch_settings(webhook_allow_private=True, http_port=_free_port(),
+                          mqtt_client_id=f"kw-bench-{uuid.uuid4().hex[:6]}") as settings:
+        engine = make_engine(settings.database_url)
+        try:
+            load_city(engine, background=args.vehicles, samples=args.samples,
+                      webhook=f"http://127.0.0.1:{hook.server_address[1]}/hook")
+            print(f"scratch database: {args.vehicles} background + {args.samples} "
+                  "violating vehicles")
+            return run(args, settings, engine, stamps, stop)
+        finally:
+            stop.set()
+            hook.shutdown()
+            engine.dispose()
 
 
 def _free_port() -> int:

@@ -116,24 +116,17 @@ def _jt808_items(message: InboundMessage, device_id: str,
 
 def _validate_items(message: InboundMessage, device_id: str, positions: list, events: list,
                     limits: Limits, now: datetime, out: Decoded) -> None:
-    for item in positions:
-        try:
-            fix = validate.position(item, device_id)
-            validate.check_age(fix.ts, now, limits.max_age_s, limits.max_future_s)
-        except ItemError as exc:
-            out.rejections.append(_reject(message, exc.reason, str(exc), device_id,
-                                          _item_bytes(item, message)))
-            continue
-        out.fixes.append(fix)
-    for item in events:
-        try:
-            event = validate.tacho_event(item, device_id)
-            validate.check_age(event.ts, now, limits.max_age_s, limits.max_future_s)
-        except ItemError as exc:
-            out.rejections.append(_reject(message, exc.reason, str(exc), device_id,
-                                          _item_bytes(item, message)))
-            continue
-        out.tacho.append(event)
+    for items, parse, accepted in ((positions, validate.position, out.fixes),
+                                   (events, validate.tacho_event, out.tacho)):
+        for item in items:
+            try:
+                value = parse(item, device_id)
+                validate.check_age(value.ts, now, limits.max_age_s, limits.max_future_s)
+            except ItemError as exc:
+                out.rejections.append(_reject(message, exc.reason, str(exc), device_id,
+                                              _item_bytes(item, message)))
+                continue
+            accepted.append(value)
 
 
 def _item_bytes(item: object, message: InboundMessage) -> bytes:
