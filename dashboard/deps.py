@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard import audit
 from dashboard.security import COOKIE, Principal, read_token
 from keywatch.errors import Forbidden, Invalid, Unauthorized
 from keywatch.settings import Settings
@@ -42,19 +43,41 @@ def principal_for(session: Session, user: User) -> Principal:
                      user.officer_badge, frozenset(districts))
 
 
-def current_user(request: Request, session: SessionDep, settings: SettingsDep,
-                 token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+def _principal(request: Request, session: Session, settings: Settings,
+               token: str | None) -> Principal:
     token = token or request.cookies.get(COOKIE)
     if not token:
         raise Unauthorized("not signed in: send a bearer token from POST /api/v1/auth/token")
     try:
         claims = read_token(token, secret=settings.secret_key)
-    except jwt.InvalidTokenError as exc:
+        user_id, version = int(claims["sub"]), claims["ver"]
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise Unauthorized("invalid or expired token; sign in again") from exc
-    user = session.get(User, int(claims["sub"]))
-    if user is None or not user.active or user.token_version != claims["ver"]:
+    user = session.get(User, user_id)
+    if user is None or not user.active or user.token_version != version:
         raise Unauthorized("token revoked; sign in again")
+    if user.role != claims["role"]:
+        raise Unauthorized("token out of date; sign in again")
     return principal_for(session, user)
+
+
+def current_user(request: Request, session: SessionDep, settings: SettingsDep,
+                 token: Annotated[str | None, Depends(oauth2)]) -> Iterator[Principal]:
+    """The caller, from the bearer header or the ``kw_token`` cookie. Writes under
+    /api/v1 are audited around the route (dashboard.audit), refused ones too."""
+    write = audit.is_audited_write(request)
+    try:
+        principal = _principal(request, session, settings, token)
+    except Unauthorized as exc:
+        if write:
+            audit.write(request, action="write", actor=None, role=None, status=401,
+                        error=str(exc))
+        raise
+    if not write:
+        yield principal
+        return
+    with audit.audited(request, principal):
+        yield principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -9,6 +9,7 @@ import jwt
 
 ALGORITHM = "HS256"
 COOKIE = "kw_token"
+REFRESH_COOKIE = "kw_refresh"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,10 @@ def services(args: argparse.Namespace) -> int:
     settings = load_settings()
     svc = Services(settings.home)
     if args.action == "up":
-        db_url, mqtt_url = svc.up()
-        print(f"KEYWATCH_DATABASE_URL={db_url}")
-        print(f"KEYWATCH_MQTT_URL={mqtt_url}")
+        svc.up()
+        urls = load_settings()  # the broker URL with the platform's service account
+        print(f"KEYWATCH_DATABASE_URL={urls.database_url}")
+        print(f"KEYWATCH_MQTT_URL={urls.mqtt_url}")
     elif args.action == "down":
         svc.down()
         print("stopped")

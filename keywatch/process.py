@@ -40,6 +40,13 @@ def run_parts(settings: Settings, parts: list[str]) -> int:
         gateway = GatewayService(settings)
         threads.append(threading.Thread(target=gateway.run, name="gateway", daemon=True))
         stoppers.append(gateway.stop)
+    from keywatch.broker_sync import BrokerAccounts
+
+    accounts = BrokerAccounts(settings)
+    if accounts.applies:  # the private broker: terminals' accounts follow the registry
+        threads.append(threading.Thread(target=accounts.run, name="broker-accounts",
+                                        daemon=True))
+        stoppers.append(accounts.stop)
     if "web" not in parts and settings.metrics_port:
         from prometheus_client import start_http_server
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from ingest.broker_auth import service_account, with_credentials
 from keywatch.services import Services
 from keywatch.settings import DEV_SECRET, Settings
 
@@ -15,7 +16,9 @@ def load_settings(**overrides: object) -> Settings:
     if not settings.database_url and services.state_file.exists():
         updates["database_url"] = services.database_url()
     if not settings.mqtt_url and services.state_file.exists():
-        updates["mqtt_url"] = services.mqtt_url()
+        # the private broker refuses anonymous clients: use its service account
+        account = service_account(settings.home / "mosquitto")
+        updates["mqtt_url"] = with_credentials(services.mqtt_url(), *account)
     if settings.secret_key == DEV_SECRET and not settings.production:
         updates["secret_key"] = _local_secret(settings)
     return settings.model_copy(update=updates) if updates else settings

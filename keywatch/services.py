@@ -171,9 +171,19 @@ class Services:
             state["mqtt_port"] = _free_port(51883)
             self._save(state)
         conf = directory / "mosquitto.conf"
-        conf.write_text(mosquitto_config(directory, state["mqtt_port"]))
+        wanted = mosquitto_config(directory, state["mqtt_port"])
+        changed = not conf.exists() or conf.read_text() != wanted
+        conf.write_text(wanted)
         if _port_open(state["mqtt_port"]):
-            return
+            if not changed:
+                return
+            # e.g. a broker started before anonymous access was turned off
+            log.info("Mosquitto's configuration changed: restarting it")
+            self.mqtt_down()
+            for _ in range(50):
+                if not _port_open(state["mqtt_port"]):
+                    break
+                time.sleep(0.1)
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise ServiceError("mosquitto not found: install the mosquitto package")
@@ -212,11 +222,37 @@ class Services:
         }
 
 
-def mosquitto_config(directory: Path, port: int) -> str:
-    """Persistent sessions, and queues deep enough for a 1,000,000-fix backlog."""
+@dataclass(frozen=True)
+class BrokerTls:
+    """A TLS listener for terminals (KEYWATCH_MQTT_TLS_*); off unless configured."""
+
+    port: int
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None  # when set, clients must present a certificate it signed
+
+
+def mosquitto_config(directory: Path, port: int, *, tls: BrokerTls | None = None) -> str:
+    """Persistent sessions, and queues deep enough for a 1,000,000-fix backlog.
+
+    No anonymous access: the service account and the terminals' accounts are in
+    ``passwd``, what each may do in ``acl`` (ingest.broker_auth, which rewrites both
+    from the registry and reloads the broker with SIGHUP).
+    """
+    from ingest.broker_auth import ACL_FILE, PASSWORD_FILE, ensure_files
+
+    ensure_files(directory)
+    listeners = f"listener {port} 127.0.0.1\n"
+    if tls is not None:
+        listeners += (f"listener {tls.port}\ncertfile {tls.certfile}\nkeyfile {tls.keyfile}\n"
+                      "tls_version tlsv1.2\n")
+        if tls.cafile:
+            listeners += f"cafile {tls.cafile}\nrequire_certificate true\n"
     return (
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
+        listeners
+        + "allow_anonymous false\n"
+        f"password_file {directory / PASSWORD_FILE}\n"
+        f"acl_file {directory / ACL_FILE}\n"
         "user root\n"
         "persistence true\n"
         f"persistence_location {directory}/\n"

@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     delivery_failing_after: int = 3  # consecutive errors before a target is marked failing
     digest_per_minute: int = 5  # info/warning beyond this per officer+channel → digest
     incident_cooldown: Duration = 300  # a repeat within this updates the last incident
+    # --- security (issue 8): tokens, sign-in throttling, the broker's credentials ---
+    access_token_ttl: Duration = 900  # access tokens are short-lived; refresh to renew
+    refresh_token_ttl: Duration = 14 * 86400
+    login_max_failures: int = 5  # per username + address within login_window → lockout
+    login_window: Duration = 900
+    login_lockout: Duration = 900
+    mqtt_tls_port: int = 0  # the private broker's TLS listener (0: none)
+    mqtt_tls_certfile: Path | None = None
+    mqtt_tls_keyfile: Path | None = None
+    mqtt_tls_cafile: Path | None = None  # set to require client certificates too
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -181,3 +181,50 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = _now_column()
+
+
+# --- security (issue 8): refresh tokens, login throttling, the audit log ---
+
+class RefreshToken(Base):
+    """A refresh token, stored only as its SHA-256; one ``family`` per sign-in so reuse
+    of a rotated token revokes the whole chain."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = _now_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per username and address; in PostgreSQL so a lockout survives
+    restarts and holds across web processes."""
+
+    __tablename__ = "login_throttle"
+    username: Mapped[str] = mapped_column(String(50), primary_key=True)
+    address: Mapped[str] = mapped_column(String(45), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Append-only: a trigger refuses UPDATE and DELETE (migration 0400)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                         nullable=False, index=True)
+    actor: Mapped[str | None] = mapped_column(String(50), index=True)
+    role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(20), index=True)
+    method: Mapped[str | None] = mapped_column(String(10))
+    path: Mapped[str | None] = mapped_column(Text)
+    route: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(45))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import Engine
 
+from ingest.broker_auth import service_account, with_credentials
 from keywatch.db import make_engine
 from keywatch.migrate import upgrade
 from keywatch.services import Services
@@ -41,7 +42,9 @@ def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     cluster.pg_up()
     broker = Services(tmp_path_factory.mktemp("broker"))
     broker.mqtt_up()
-    yield cluster.database_url(), broker.mqtt_url()
+    # the broker refuses anonymous clients: the platform uses its service account
+    account = service_account(broker.home / "mosquitto")
+    yield cluster.database_url(), with_credentials(broker.mqtt_url(), *account)
     broker.mqtt_down()
 
 

@@ -21,7 +21,7 @@ from dashboard.livemap import BAR, render_map
 from dashboard.routes.places import districts_geojson, geofences_geojson
 from dashboard.routes.vehicles import visible_vehicle
 from dashboard.scope import incidents_visible, vehicles_visible
-from dashboard.security import COOKIE, read_token
+from dashboard.security import COOKIE, REFRESH_COOKIE, read_token
 from ingest.models import VehicleState
 from registry.models import Company, Driver, Inspection, Vehicle
 
@@ -44,7 +44,16 @@ def _signed_in(request: Request, settings: SettingsDep) -> dict[str, Any] | Redi
     try:
         return read_token(token or "", secret=settings.secret_key)
     except jwt.InvalidTokenError:
+        if request.cookies.get(REFRESH_COOKIE):
+            return HTMLResponse(_RENEW)  # renew the short-lived access token, then reload
         return RedirectResponse("/login" + ("?expired=1" if token else ""), status_code=303)
+
+
+_RENEW = """<!doctype html><meta charset="utf-8"><title>Keywatch</title>
+<script>
+fetch("/api/v1/auth/refresh", {method: "POST", credentials: "same-origin"})
+  .then(r => { window.location = r.ok ? window.location.href : "/login?expired=1"; });
+</script>"""
 
 
 @router.get("/", response_class=HTMLResponse)

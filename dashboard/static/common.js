@@ -119,14 +119,27 @@
     listeners.forEach((fn) => fn(value));
   }
 
+  // Access tokens are short-lived: renew with the refresh cookie, then retry once.
+  async function refresh() {
+    const r = await fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" });
+    return r.ok;
+  }
+
   async function api(path, options) {
-    const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options || {}));
+    const opts = Object.assign({ credentials: "same-origin" }, options || {});
+    let response = await fetch(path, opts);
+    if (response.status === 401 && await refresh()) {
+      response = await fetch(path, opts);
+    }
     if (response.status === 401) {
       window.location = "/login?expired=1";
       throw new Error("signed out");
     }
     return response;
   }
+
+  // keep the cookie fresh while the page is open (the SSE stream reconnects with it)
+  setInterval(() => { refresh().catch(() => {}); }, 10 * 60 * 1000);
 
   async function errorText(response) {
     try { const body = await response.json(); return body.error || body.detail || response.statusText; }
