@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     max_batch_fixes: int = 10_000
     home: Path = Field(default_factory=lambda: Path.cwd() / ".keywatch")
     secret_key: str = DEV_SECRET
-    token_ttl: Duration = 3600
     production: bool = False
     metric_crs: str = "EPSG:4549"  # CGCS2000 3-degree GK, CM 120E
     batch_size: int = 2000
