@@ -7,12 +7,12 @@ import json
 import sys
 
 from keywatch.runtime import load_settings
-from keywatch.services import Services
+from keywatch.services import Services, broker_tls
 
 
 def services(args: argparse.Namespace) -> int:
     settings = load_settings()
-    svc = Services(settings.home)
+    svc = Services(settings.home, tls=broker_tls(settings))
     if args.action == "up":
         svc.up()
         urls = load_settings()  # the broker URL with the platform's service account

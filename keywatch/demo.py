@@ -8,7 +8,7 @@ import threading
 import time
 
 from keywatch.runtime import load_settings
-from keywatch.services import Services
+from keywatch.services import Services, broker_tls
 from keywatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _replay_forever(settings: Settings, stop: threading.Event) -> None:
 
 def run_demo() -> int:
     explicit = Settings()
-    services = Services(explicit.home)
+    services = Services(explicit.home, tls=broker_tls(explicit))
     started_services = False
     if not explicit.database_url or not explicit.mqtt_url:
         started_services = not all(s.startswith("running") for s in services.status().values())

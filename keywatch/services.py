@@ -75,6 +75,7 @@ class Services:
     """Paths and ports of one project's private services."""
 
     home: Path
+    tls: BrokerTls | None = None  # the broker's optional TLS listener
 
     @property
     def state_file(self) -> Path:
@@ -171,7 +172,7 @@ class Services:
             state["mqtt_port"] = _free_port(51883)
             self._save(state)
         conf = directory / "mosquitto.conf"
-        wanted = mosquitto_config(directory, state["mqtt_port"])
+        wanted = mosquitto_config(directory, state["mqtt_port"], tls=self.tls)
         changed = not conf.exists() or conf.read_text() != wanted
         conf.write_text(wanted)
         if _port_open(state["mqtt_port"]):
@@ -266,3 +267,17 @@ def mosquitto_config(directory: Path, port: int, *, tls: BrokerTls | None = None
         "persistent_client_expiration 14d\n"
         "set_tcp_nodelay true\n"
     )
+
+
+def broker_tls(settings: object) -> BrokerTls | None:
+    """The TLS listener from ``KEYWATCH_MQTT_TLS_*``, or None when not configured."""
+    port = getattr(settings, "mqtt_tls_port", 0)
+    certfile, keyfile = getattr(settings, "mqtt_tls_certfile", None), getattr(
+        settings, "mqtt_tls_keyfile", None)
+    if not port:
+        return None
+    if not certfile or not keyfile:
+        raise ServiceError("KEYWATCH_MQTT_TLS_PORT needs KEYWATCH_MQTT_TLS_CERTFILE and "
+                           "KEYWATCH_MQTT_TLS_KEYFILE")
+    return BrokerTls(port, Path(certfile), Path(keyfile),
+                     Path(settings.mqtt_tls_cafile) if settings.mqtt_tls_cafile else None)  # type: ignore[attr-defined]
