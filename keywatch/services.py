@@ -8,7 +8,6 @@ so as root the cluster is owned and started by the ``postgres`` user.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -195,12 +194,27 @@ class Services:
             time.sleep(0.1)
         raise ServiceError(f"Mosquitto did not open port {state['mqtt_port']}; see {directory}")
 
-    def mqtt_down(self) -> None:
+    def mqtt_down(self, timeout_s: float = 30.0) -> None:
+        """Stop gracefully and wait: Mosquitto writes its persistence file on exit."""
         pid_file = self.home / "mosquitto" / "mosquitto.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid_file.read_text().strip()), 15)
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, 15)
+        except (ProcessLookupError, ValueError):
             pid_file.unlink(missing_ok=True)
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise ServiceError(f"Mosquitto (pid {pid}) did not stop within {timeout_s:.0f} s")
+        pid_file.unlink(missing_ok=True)
 
     def up(self) -> tuple[str, str]:
         self.pg_up()

@@ -31,21 +31,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def private_services(tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[tuple[Services, Services] | None]:
     """The cluster is shared (each session gets its own database); the broker is this
-    session's own, so concurrent test runs never see each other's messages."""
-    db, mqtt = os.environ.get("KEYWATCH_DATABASE_URL"), os.environ.get("KEYWATCH_MQTT_URL")
-    if db and mqtt:
-        yield db, mqtt
+    session's own, so concurrent test runs never see each other's messages. None when
+    KEYWATCH_DATABASE_URL and KEYWATCH_MQTT_URL point at existing services."""
+    if os.environ.get("KEYWATCH_DATABASE_URL") and os.environ.get("KEYWATCH_MQTT_URL"):
+        yield None
         return
     cluster = Services(ROOT / ".keywatch" / "test")
     cluster.pg_up()
     broker = Services(tmp_path_factory.mktemp("broker"))
     broker.mqtt_up()
+    yield cluster, broker
+    broker.mqtt_down()
+
+
+@pytest.fixture(scope="session")
+def service_urls(private_services: tuple[Services, Services] | None) -> tuple[str, str]:
+    if private_services is None:
+        return os.environ["KEYWATCH_DATABASE_URL"], os.environ["KEYWATCH_MQTT_URL"]
+    cluster, broker = private_services
     # the broker refuses anonymous clients: the platform uses its service account
     account = service_account(broker.home / "mosquitto")
-    yield cluster.database_url(), with_credentials(broker.mqtt_url(), *account)
-    broker.mqtt_down()
+    return cluster.database_url(), with_credentials(broker.mqtt_url(), *account)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,84 @@
+"""PostgreSQL restarted in the middle of a stream, and Mosquitto stopped and started
+while the worker is down: the worker waits, reconnects and resumes; nothing lost,
+nothing stored twice. These restart the session's private services."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from keywatch.db import make_sessionmaker, transaction
+from tests.city import OUTSIDE, make_city
+from tests.faults.support import count, part, publish_fleet, start_part, wait_until
+from tests.helpers import publisher
+
+CLIENT = {"KEYWATCH_MQTT_CLIENT_ID": "kw-fault-restarts"}
+
+
+@pytest.fixture
+def services(private_services):  # type: ignore[no-untyped-def]
+    if private_services is None:
+        pytest.fail("restart tests need the private services (unset KEYWATCH_*_URL)")
+    return private_services
+
+
+def _city(engine, devices: int) -> list[str]:  # type: ignore[no-untyped-def]
+    names = [f"r-{n:04d}" for n in range(devices)]
+    with transaction(make_sessionmaker(engine)) as session:
+        make_city(session, devices={name: "school_bus" for name in [*names, "r-probe"]})
+    return names
+
+
+def _probe(pub, engine, start: datetime) -> None:  # type: ignore[no-untyped-def]
+    """Re-published until stored: proves the worker's persistent session exists."""
+    def stored() -> bool:
+        publish_fleet(pub, devices=["r-probe"], per_device=1, start=start,
+                      lat=OUTSIDE[0], lon=OUTSIDE[1], parked=True)
+        return count(engine, "SELECT count(*) FROM fixes") >= 1
+
+    wait_until(stored, 60, "the probe fix")
+
+
+def test_postgres_restart_mid_stream(clean_db, engine, settings, services):
+    cluster, _ = services
+    names = _city(engine, 100)
+    start = datetime.now(UTC) - timedelta(seconds=10 * 60 + 60)
+    total = len(names) * 60 + 1
+    with part(settings, "ingest", **CLIENT), publisher(settings) as pub:
+        _probe(pub, engine, start)
+        publish_fleet(pub, devices=names, per_device=60, start=start,
+                      lat=OUTSIDE[0], lon=OUTSIDE[1])
+        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") >= total * 0.2, 120,
+                   "part of the stream", poll_s=0.02)
+        engine.dispose()
+        cluster.pg_down()  # fast shutdown: the worker's batch in flight is rolled back
+        cluster.pg_up()
+        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") == total, 300,
+                   "every fix after the restart")
+    assert count(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
+    assert count(engine, "SELECT count(*) FROM incidents WHERE rule = 'speeding'") == 10
+    assert count(engine, "SELECT count(*) FROM dead_letters") == 0
+
+
+def test_broker_restart_while_worker_down(clean_db, engine, settings, services):
+    _, broker = services
+    names = _city(engine, 50)
+    start = datetime.now(UTC) - timedelta(seconds=10 * 40 + 60)
+    worker = start_part(settings, "ingest", **CLIENT)
+    try:
+        with publisher(settings) as pub:
+            _probe(pub, engine, start)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    with publisher(settings) as pub:  # queued for the stopped worker's session
+        queued = publish_fleet(pub, devices=names, per_device=40, start=start,
+                               lat=OUTSIDE[0], lon=OUTSIDE[1])
+    broker.mqtt_down()  # graceful, and waits: Mosquitto writes its persistence on exit
+    broker.mqtt_up()
+    with part(settings, "ingest", **CLIENT):
+        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") == queued + 1, 180,
+                   "every queued fix after the broker restart")
+    assert count(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == queued + 1
