@@ -93,6 +93,12 @@ class IngestWorker:
             return
         self.consumer.ack(messages)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        oldest = min(m.received_at for m in messages)
+        metrics.LAG_SECONDS.observe((datetime.now(UTC) - oldest).total_seconds())
+        for events in batch.events.values():
+            for event in events:
+                if event.action in ("open", "instant"):
+                    metrics.INCIDENTS_OPENED.labels(event.rule).inc()
         metrics.FIXES_STORED.inc(batch.stored)
         metrics.FIXES_DUPLICATE.inc(batch.duplicates)
         reasons: dict[str, int] = {}

@@ -70,6 +70,11 @@ def test_fix_to_incident_to_api(city, settings):
 
 
 def _check_api(client):
+    # the worker ran in this process: its metrics are on this app's /metrics
+    metrics = client.get("/metrics").text
+    assert 'keywatch_incidents_opened_total{rule="forbidden_zone"}' in metrics
+    assert "keywatch_ingest_lag_seconds_count" in metrics
+    assert 'keywatch_dead_letters_total{reason="bad_json"}' in metrics
     token = client.post("/api/v1/auth/token",
                         data={"username": "officer1", "password": PASSWORD}).json()
     response = client.get("/api/v1/incidents",
