@@ -76,6 +76,9 @@ def publish_fleet(pub: Publisher, *, devices: list[str], per_device: int, start:
             if parked:
                 body.update(speed=0.0, ign=False)
             infos.append(pub.publish(f"kw/v1/dev/{device}/pos", json.dumps(body)))
+            if len(infos) % 5000 == 0:  # bounded: paho's own queue is not unlimited
+                for info in infos[-5000:]:
+                    info.wait_for_publish(60)
     for info in infos:
         info.wait_for_publish(60)
     return len(infos)
