@@ -17,6 +17,7 @@ from ingest.pipeline import Pipeline
 from ingest.retention import drop_expired
 
 log = logging.getLogger(__name__)
+IDLE_S = 5.0  # input dry this long: the worker has caught up with the broker
 
 
 def ensure_partitions(pipeline: Pipeline, today: date, back_days: int, ahead_days: int) -> None:
@@ -40,6 +41,8 @@ class IngestWorker:
         self._partitions_day: date | None = None
         self._next_tick = 0.0
         self.tick_every_s = 10.0
+        self._watermark: datetime | None = None  # newest fix time committed so far
+        self._idle_since: float | None = None  # monotonic time input last ran dry
 
     def run(self) -> None:
         self.consumer.start()
@@ -47,6 +50,10 @@ class IngestWorker:
             self._maintain()
             messages = self.consumer.take(self.batch_size, self.batch_wait_s)
             metrics.QUEUE_DEPTH.set(len(self.consumer.queue))
+            if messages:
+                self._idle_since = None
+            elif self._idle_since is None:
+                self._idle_since = time.monotonic()
             if messages:
                 self._process_until_committed(messages)
         self.consumer.stop()
@@ -65,7 +72,19 @@ class IngestWorker:
             self._partitions_day = today
         if time.monotonic() >= self._next_tick:
             self._next_tick = time.monotonic() + self.tick_every_s
-            self._retry(lambda: tick_silent_vehicles(self.pipeline, datetime.now(UTC)))
+            now = self._tick_time()
+            self._retry(lambda: tick_silent_vehicles(self.pipeline, now))
+
+    def _tick_time(self) -> datetime:
+        """The clock for "silent" rules: wall time once input has been dry for a while;
+        while messages keep coming (e.g. draining a backlog after a restart) the newest
+        fix time committed, so a vehicle whose next fixes are still queued is not
+        declared silent (event time, as when replaying at 100×)."""
+        wall = datetime.now(UTC)
+        idle = self._idle_since is not None and time.monotonic() - self._idle_since >= IDLE_S
+        if idle or self._watermark is None:
+            return wall
+        return min(wall, self._watermark)
 
     def _apply_retention(self) -> None:
         with self.pipeline.factory() as session, session.begin():
@@ -92,6 +111,10 @@ class IngestWorker:
         if batch is None:
             return
         self.consumer.ack(messages)
+        if batch.fixes:
+            newest = max(f.ts for group in batch.fixes.values() for f in group)
+            if self._watermark is None or newest > self._watermark:
+                self._watermark = newest
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         oldest = min(m.received_at for m in messages)
         metrics.LAG_SECONDS.observe((datetime.now(UTC) - oldest).total_seconds())

@@ -38,3 +38,19 @@ def test_signal_lost_from_the_clock(clean_db, engine, settings):
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT rule, plate FROM incidents")).all()
     assert [(r.rule, r.plate) for r in rows] == [("signal_lost", "鲁B00001")]
+
+
+def test_tick_clock_follows_the_data_while_draining_a_backlog():
+    """While messages keep coming the clock is the newest committed fix time (a
+    vehicle whose next fixes are still queued is not "silent"); once input has been
+    dry for a while it is the wall clock."""
+    import time as _time
+
+    from ingest.worker import IDLE_S, IngestWorker
+
+    worker = IngestWorker(None, None, batch_size=10, batch_ms=10, max_age_days=7)  # type: ignore[arg-type]
+    worker._watermark = datetime.now(UTC) - timedelta(minutes=40)
+    worker._idle_since = None  # busy
+    assert worker._tick_time() == worker._watermark
+    worker._idle_since = _time.monotonic() - IDLE_S - 1  # caught up
+    assert datetime.now(UTC) - worker._tick_time() < timedelta(seconds=5)
