@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--keep-time", action="store_true", help="do not shift times to now")
     replay.set_defaults(handler=commands.replay)
 
+    device = sub.add_parser("device", help="terminal credentials for installers")
+    device.add_argument("action", choices=["credentials"])
+    device.add_argument("device_id")
+    device.set_defaults(handler=commands.device_credentials)
+
     demo = sub.add_parser("demo", help="services, sample city, whole platform, live replay")
     demo.set_defaults(handler=commands.demo)
 

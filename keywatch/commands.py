@@ -140,3 +140,20 @@ def simulate(args: argparse.Namespace) -> int:
     from ingest.simulate import run_command
 
     return run_command(load_settings(), args)
+
+
+def device_credentials(args: argparse.Namespace) -> int:
+    """What an installer configures in a terminal: broker URL, username, password, topic."""
+    from ingest.broker_auth import device_secret
+    from registry.validation import validate_device_id
+
+    try:
+        device_id = validate_device_id(args.device_id)
+    except ValueError as exc:
+        print(f"keywatch: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    print(f"username: {device_id}")
+    print(f"password: {device_secret(settings.secret_key, device_id)}")
+    print(f"publish:  kw/v1/dev/{device_id}/pos | tacho | jt808 (QoS 1)")
+    return 0
