@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from alerts import messages, queue
 from alerts.channels import DeliveryError, build_channels
+from alerts.channels.base import ChannelDisabled
 from alerts.digest import flush_digests
 from alerts.escalation import escalate_due
 from alerts.outbox import DONE_AT_COMMIT, NOTIFY_CHANNEL
@@ -109,8 +110,9 @@ class Dispatcher:
                 message = messages.build(session, row, self.tz)
             channel.send(message)
         except DeliveryError as exc:
-            log.warning("delivery %s (%s to %s) failed: %s", row.id, row.channel,
-                        row.recipient, exc)
+            level = logging.DEBUG if isinstance(exc, ChannelDisabled) else logging.WARNING
+            log.log(level, "delivery %s (%s to %s) not made: %s", row.id, row.channel,
+                    row.recipient, exc)
             return exc
         except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the rest
             log.exception("delivery %s: unexpected error", row.id)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from alerts.channels.base import DeliveryError
+from alerts.channels.base import ChannelDisabled, DeliveryError
 from alerts.metrics import DELIVERIES
 
 INTERRUPTED = ("interrupted: the earlier send may have gone out; resent with the same "
@@ -132,6 +132,12 @@ def record(session: Session, row: Any, error: DeliveryError | None, *, now: date
     session.execute(_ATTEMPT, {"id": row.id, "now": now, "ok": ok, "error": message})
     if ok:
         outcome, status, next_at = "sent", "sent", now
+    elif isinstance(error, ChannelDisabled):  # the platform's gap, not the recipient's
+        outcome, status = "skipped", "skipped"
+        session.execute(_DONE, {"id": row.id, "status": status, "sent_at": None,
+                                "error": message, "next": now})
+        DELIVERIES.labels(row.channel, outcome).inc()
+        return outcome
     elif error.permanent or row.attempts >= policy.max_attempts:  # type: ignore[union-attr]
         outcome, status, next_at = "failed", "failed", now
     else:

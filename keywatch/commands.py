@@ -71,7 +71,7 @@ def sample_load(args: argparse.Namespace) -> int:
     settings = load_settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
     with transaction(factory) as session:
-        counts = load_sample_city(session, SAMPLE_DIR)
+        counts = load_sample_city(session, SAMPLE_DIR, tz=settings.tz)
     print("sample city loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0
 

@@ -34,7 +34,7 @@ def prepare(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     with transaction(make_sessionmaker(engine)) as session:
-        counts = load_sample_city(session, SAMPLE_DIR)
+        counts = load_sample_city(session, SAMPLE_DIR, tz=settings.tz)
         for username, password, role, company, badge in DEMO_USERS:
             if session.scalar(select(User).where(User.username == username)) is None:
                 create_user(session, username=username, password=password, role=role,

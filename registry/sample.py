@@ -43,7 +43,8 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(";") if part.strip()]
 
 
-def load_sample_city(session: Session, directory: Path = SAMPLE_DIR) -> dict[str, int]:
+def load_sample_city(session: Session, directory: Path = SAMPLE_DIR,
+                     tz: str = "Asia/Shanghai") -> dict[str, int]:
     counts = {
         "officers": _load_officers(session, directory / "officers.csv"),
         "districts": _load_districts(session, directory / "districts.geojson",
@@ -53,7 +54,38 @@ def load_sample_city(session: Session, directory: Path = SAMPLE_DIR) -> dict[str
         "geofences": _load_geofences(session, directory / "geofences.geojson"),
     }
     counts["vehicles"] = _load_vehicles(session, directory / "vehicles.csv")
+    counts["inspections (last month)"] = _sample_inspections(session, tz)
     return counts
+
+
+def _sample_inspections(session: Session, tz: str) -> int:
+    """Last month's hazard inspections for 9 in 10 muck trucks, so the demo shows a few
+    inspection_overdue incidents rather than one per truck. Dates are relative to today
+    (local time), so the sample never goes stale; existing inspections are kept."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from registry.models import Inspection
+    from registry.schemas import CHECKLIST_ITEMS
+
+    today = datetime.now(ZoneInfo(tz)).date()
+    month_start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    month = month_start.strftime("%Y-%m")
+    done = set(session.scalars(select(Inspection.vehicle_id).where(Inspection.month == month)))
+    trucks = session.scalars(select(Vehicle).where(Vehicle.vehicle_class == "muck_truck",
+                                                   Vehicle.status == "active")
+                             .order_by(Vehicle.plate)).all()
+    added = 0
+    for n, truck in enumerate(trucks):
+        if n % 10 == 9 or truck.id in done:
+            continue  # every tenth truck "forgot" its inspection
+        items = dict.fromkeys(CHECKLIST_ITEMS, True)
+        session.add(Inspection(vehicle_id=truck.id, month=month, inspector="企业安全员",
+                               inspected_on=month_start + timedelta(days=n % 25),
+                               items=items, hazards=None, photos=[]))
+        added += 1
+    session.flush()
+    return added
 
 
 def _load_officers(session: Session, path: Path) -> int:

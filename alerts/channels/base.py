@@ -28,6 +28,14 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+class ChannelDisabled(DeliveryError):
+    """The platform has no server for this channel (e.g. no SMTP host configured):
+    the delivery is recorded as skipped, not failed, and the recipient is not blamed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
 class Channel(Protocol):
     name: str
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 
-from alerts.channels.base import DELIVERY_HEADER, DeliveryError, Message
+from alerts.channels.base import DELIVERY_HEADER, ChannelDisabled, DeliveryError, Message
 
 
 class EmailChannel:
@@ -19,7 +19,7 @@ class EmailChannel:
 
     def send(self, message: Message) -> None:
         if not self.host:
-            raise DeliveryError("no SMTP server configured (KEYWATCH_SMTP_HOST)", permanent=True)
+            raise ChannelDisabled("no SMTP server configured (KEYWATCH_SMTP_HOST)")
         if not message.address:
             raise DeliveryError(f"{message.recipient} has no e-mail address", permanent=True)
         mail = EmailMessage()

@@ -9,7 +9,7 @@ import json
 from string import Template
 
 from alerts.channels import http
-from alerts.channels.base import DeliveryError, Message
+from alerts.channels.base import ChannelDisabled, DeliveryError, Message
 
 
 def _escaped(value: str) -> str:
@@ -26,8 +26,7 @@ class SmsChannel:
 
     def send(self, message: Message) -> None:
         if not self.url:
-            raise DeliveryError("no SMS gateway configured (KEYWATCH_SMS_GATEWAY_URL)",
-                                permanent=True)
+            raise ChannelDisabled("no SMS gateway configured (KEYWATCH_SMS_GATEWAY_URL)")
         if not message.address:
             raise DeliveryError(f"{message.recipient} has no mobile number", permanent=True)
         body = self.template.safe_substitute(

@@ -149,3 +149,24 @@ def test_burst_of_warnings_is_folded_into_a_digest(city, dispatcher, receiver):
     assert rows(city, "SELECT count(*) FROM deliveries WHERE digest_id = :d",
                 d=digest_id)[0][0] == 3
     json.dumps(to_officer)  # the gateway got valid JSON every time
+
+
+def test_channels_the_platform_lacks_are_skipped_not_failed(city, engine, alert_settings,
+                                                            receiver):
+    """No SMTP server or SMS gateway configured: those deliveries are recorded as
+    skipped, nobody is marked failing, and the webhook still goes out."""
+    from alerts.dispatcher import Dispatcher
+
+    bare = alert_settings.model_copy(update={"smtp_host": "", "sms_gateway_url": ""})
+    dispatcher = Dispatcher(engine, bare)
+    try:
+        incident = open_incident(city, severity="critical")
+        report = dispatcher.tick(utcnow())
+    finally:
+        dispatcher.close()
+    assert report.outcomes.get("failed", 0) == 0
+    assert report.outcomes.get("skipped", 0) >= 2  # the company's e-mail and SMS at least
+    assert _status(city, incident, "notice", "QD-MUCK-01", "email").status == "skipped"
+    assert _status(city, incident, "notice", "QD-MUCK-01", "sms").status == "skipped"
+    assert _status(city, incident, "notice", "QD-MUCK-01", "webhook").status == "sent"
+    assert rows(city, "SELECT count(*) FROM delivery_targets WHERE failing") == [(0,)]
