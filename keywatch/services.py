@@ -188,11 +188,12 @@ class Services:
         if not Path(binary).exists():
             raise ServiceError("mosquitto not found: install the mosquitto package")
         _run([binary, "-c", str(conf), "-d"], "starting Mosquitto")
-        for _ in range(50):
-            if _port_open(state["mqtt_port"]):
+        ports = [state["mqtt_port"], *([self.tls.port] if self.tls else [])]
+        for _ in range(100):  # every listener, the TLS one included, before returning
+            if all(_port_open(port) for port in ports):
                 return
             time.sleep(0.1)
-        raise ServiceError(f"Mosquitto did not open port {state['mqtt_port']}; see {directory}")
+        raise ServiceError(f"Mosquitto did not open ports {ports}; see {directory}")
 
     def mqtt_down(self, timeout_s: float = 30.0) -> None:
         """Stop gracefully and wait: Mosquitto writes its persistence file on exit."""
