@@ -12,20 +12,29 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
 from ingest.mqtt import BrokerAddress, Publisher
 from keywatch.settings import Settings
 from keywatch.wiring import build_ingest_worker
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition"
-             ) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition",
+             poll_s: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def scalar(engine: Engine, sql: str, **params: Any) -> Any:
+    """One value from the database (counts, reasons) for a test's assertions."""
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar_one()
 
 
 @contextmanager
@@ -68,4 +77,4 @@ def with_settings(settings: Settings, **changes: Any) -> Settings:
 
 
 __all__ = ["fix", "now_local", "publish_json", "publisher", "replace", "running_worker",
-           "wait_for", "with_settings"]
+           "scalar", "wait_for", "with_settings"]

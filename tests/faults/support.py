@@ -7,14 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
 
 from ingest.mqtt import Publisher
 from keywatch.settings import Settings
@@ -82,18 +78,3 @@ def publish_fleet(pub: Publisher, *, devices: list[str], per_device: int, start:
     for info in infos:
         info.wait_for_publish(60)
     return len(infos)
-
-
-def count(engine: Engine, sql: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text(sql)).scalar_one())
-
-
-def wait_until(predicate, timeout_s: float, what: str, poll_s: float = 0.5):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")

@@ -11,8 +11,8 @@ import pytest
 
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import OUTSIDE, make_city
-from tests.faults.support import count, part, publish_fleet, start_part, wait_until
-from tests.helpers import publisher
+from tests.faults.support import part, publish_fleet, start_part
+from tests.helpers import publisher, scalar, wait_for
 
 CLIENT = {"KEYWATCH_MQTT_CLIENT_ID": "kw-fault-restarts"}
 
@@ -36,9 +36,9 @@ def _probe(pub, engine, start: datetime) -> None:  # type: ignore[no-untyped-def
     def stored() -> bool:
         publish_fleet(pub, devices=["r-probe"], per_device=1, start=start,
                       lat=OUTSIDE[0], lon=OUTSIDE[1], parked=True)
-        return count(engine, "SELECT count(*) FROM fixes") >= 1
+        return scalar(engine, "SELECT count(*) FROM fixes") >= 1
 
-    wait_until(stored, 60, "the probe fix")
+    wait_for(stored, 60, "the probe fix", poll_s=0.5)
 
 
 def test_postgres_restart_mid_stream(clean_db, engine, settings, services):
@@ -50,16 +50,16 @@ def test_postgres_restart_mid_stream(clean_db, engine, settings, services):
         _probe(pub, engine, start)
         publish_fleet(pub, devices=names, per_device=60, start=start,
                       lat=OUTSIDE[0], lon=OUTSIDE[1])
-        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") >= total * 0.2, 120,
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") >= total * 0.2, 120,
                    "part of the stream", poll_s=0.02)
         engine.dispose()
         cluster.pg_down()  # fast shutdown: the worker's batch in flight is rolled back
         cluster.pg_up()
-        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") == total, 300,
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == total, 300,
                    "every fix after the restart")
-    assert count(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
-    assert count(engine, "SELECT count(*) FROM incidents WHERE rule = 'speeding'") == 10
-    assert count(engine, "SELECT count(*) FROM dead_letters") == 0
+    assert scalar(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
+    assert scalar(engine, "SELECT count(*) FROM incidents WHERE rule = 'speeding'") == 10
+    assert scalar(engine, "SELECT count(*) FROM dead_letters") == 0
 
 
 def test_broker_restart_while_worker_down(clean_db, engine, settings, services):
@@ -79,6 +79,6 @@ def test_broker_restart_while_worker_down(clean_db, engine, settings, services):
     broker.mqtt_down()  # graceful, and waits: Mosquitto writes its persistence on exit
     broker.mqtt_up()
     with part(settings, "ingest", **CLIENT):
-        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") == queued + 1, 180,
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == queued + 1, 180,
                    "every queued fix after the broker restart")
-    assert count(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == queued + 1
+    assert scalar(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == queued + 1

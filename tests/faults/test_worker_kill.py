@@ -13,8 +13,8 @@ import pytest
 
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import OUTSIDE, make_city
-from tests.faults.support import count, part, publish_fleet, start_part, wait_until
-from tests.helpers import publisher
+from tests.faults.support import part, publish_fleet, start_part
+from tests.helpers import publisher, scalar, wait_for
 
 SPEEDING_SQL = "SELECT count(*) FROM incidents WHERE rule = 'speeding'"
 
@@ -35,30 +35,30 @@ def _run(clean_db, engine, settings, *, devices: int, per_device: int, kill_at: 
             def probe() -> bool:
                 publish_fleet(pub, devices=["k-probe"], per_device=1, start=start,
                               lat=OUTSIDE[0], lon=OUTSIDE[1], parked=True)
-                return count(engine, "SELECT count(*) FROM fixes") == 1
+                return scalar(engine, "SELECT count(*) FROM fixes") == 1
 
-            wait_until(probe, 60, "the probe fix")
+            wait_for(probe, 60, "the probe fix", poll_s=0.5)
             publish_fleet(pub, devices=names, per_device=per_device, start=start,
                           lat=OUTSIDE[0], lon=OUTSIDE[1])
-        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") >= total * kill_at,
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") >= total * kill_at,
                    120, "part of the stream to be committed", poll_s=0.02)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        assert count(engine, "SELECT count(*) FROM fixes") < total, "killed too late"
+        assert scalar(engine, "SELECT count(*) FROM fixes") < total, "killed too late"
     finally:
         if first.poll() is None:
             first.kill()
     with part(settings, "ingest", **client):
-        wait_until(lambda: count(engine, "SELECT count(*) FROM fixes") == total, 300,
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == total, 300,
                    f"all {total} fixes after the restart")
-    assert count(engine, "SELECT count(*) FROM fixes") == total  # none lost, none twice
-    assert count(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
+    assert scalar(engine, "SELECT count(*) FROM fixes") == total  # none lost, none twice
+    assert scalar(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
     # an uninterrupted run opens one speeding episode per 10th device (75 km/h for 100 s
     # against the school bus limit of 60): the kill and the redelivery change nothing
-    assert count(engine, SPEEDING_SQL) == len(range(0, devices, 10))
-    others = count(engine, "SELECT count(*) FROM incidents WHERE rule <> 'speeding'")
+    assert scalar(engine, SPEEDING_SQL) == len(range(0, devices, 10))
+    others = scalar(engine, "SELECT count(*) FROM incidents WHERE rule <> 'speeding'")
     assert others == 0, _incidents(engine)
-    assert count(engine, "SELECT count(*) FROM dead_letters") == 0
+    assert scalar(engine, "SELECT count(*) FROM dead_letters") == 0
 
 
 def test_kill_worker_mid_stream(clean_db, engine, settings):

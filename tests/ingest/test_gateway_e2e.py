@@ -11,13 +11,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from ingest.gateway_service import GatewayService
 from ingest.jt808.location import encode_location
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import INSIDE, make_city
-from tests.helpers import running_worker, wait_for
+from tests.helpers import running_worker, scalar, wait_for
 from tests.ingest.test_jt808_gateway import Terminal
 
 PHONE = "13912345678"
@@ -36,10 +35,6 @@ def gateway(clean_db, engine, settings):
     thread.join(10)
 
 
-def _count(engine, sql):
-    with engine.connect() as conn:
-        return conn.execute(text(sql)).scalar_one()
-
 
 def test_terminal_fix_reaches_the_database_once(gateway, engine, settings):
     when = datetime.now(UTC) - timedelta(minutes=2)
@@ -57,10 +52,10 @@ def test_terminal_fix_reaches_the_database_once(gateway, engine, settings):
 
     with running_worker(settings):
         asyncio.run(conversation())
-        wait_for(lambda: _count(engine, "SELECT count(*) FROM fixes") == 1,
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 1,
                  what="the terminal's fix")
-    assert _count(engine, "SELECT count(*) FROM fixes") == 1
-    assert _count(engine, "SELECT count(*) FROM dead_letters") == 0
+    assert scalar(engine, "SELECT count(*) FROM fixes") == 1
+    assert scalar(engine, "SELECT count(*) FROM dead_letters") == 0
 
 
 def test_unregistered_terminal_gets_no_auth_code(gateway, engine):
@@ -84,6 +79,6 @@ def test_unauthenticated_location_is_dead_lettered(gateway, engine):
             return await terminal.request(0x0200, body)
 
     assert asyncio.run(conversation())["result"] == 1
-    wait_for(lambda: _count(engine, "SELECT count(*) FROM dead_letters") == 1,
+    wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 1,
              what="the dead letter")
-    assert _count(engine, "SELECT source FROM dead_letters") == "jt808-tcp"
+    assert scalar(engine, "SELECT source FROM dead_letters") == "jt808-tcp"
