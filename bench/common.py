@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 
+from ingest.broker_auth import service_account, with_credentials
 from keywatch.migrate import upgrade
 from keywatch.runtime import load_settings
 from keywatch.services import Services
@@ -39,7 +40,9 @@ def scratch_settings(**overrides: object) -> Iterator[Settings]:
     broker = Services(Path(tempfile.mkdtemp(prefix="kw-bench-broker-")))
     broker.mqtt_up()
     try:
-        yield base.model_copy(update={"database_url": scratch, "mqtt_url": broker.mqtt_url(),
+        # the broker refuses anonymous clients: connect with its service account
+        mqtt_url = with_credentials(broker.mqtt_url(), *service_account(broker.home / "mosquitto"))
+        yield base.model_copy(update={"database_url": scratch, "mqtt_url": mqtt_url,
                                       **overrides})
     finally:
         broker.mqtt_down()

@@ -180,15 +180,24 @@ class Pipeline:
         self.tz = tz
         self.engine = engine or RuleEngine()
         self.devices = DeviceCache()
+        self._contexts: dict[int, tuple[VehicleRecord, RuleContext]] = {}
 
     def context_for(self, vehicle: VehicleRecord, world: World) -> RuleContext:
+        """The vehicle's rule context, reused while its registry record and the
+        fence index stay the same (building one per vehicle per batch showed up
+        in profiles of batches with one fix per vehicle)."""
+        cached = self._contexts.get(vehicle.vehicle_id)
+        if cached is not None and cached[0] == vehicle and cached[1].index is world.fences:
+            return cached[1]
         info = VehicleInfo(
             vehicle_id=vehicle.vehicle_id, plate=vehicle.plate,
             vehicle_class=vehicle.vehicle_class, company=vehicle.company,
             home_district=vehicle.home_district, granted=vehicle.granted,
         )
-        return RuleContext(vehicle=info, index=world.fences, params=self.params,
-                           tz=self.tz)  # type: ignore[arg-type]
+        ctx = RuleContext(vehicle=info, index=world.fences, params=self.params,
+                          tz=self.tz)  # type: ignore[arg-type]
+        self._contexts[vehicle.vehicle_id] = (vehicle, ctx)
+        return ctx
 
     def close(self) -> None:
         self.factory.kw["bind"].dispose()

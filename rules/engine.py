@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ __all__ = ["RuleContext", "RuleEngine", "VehicleInfo"]
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
+# An absent rule state or override table: shared and read-only (rules replace
+# states, they never edit them; a rule that tried would fail loudly in the tests).
+_NO_STATE: Any = MappingProxyType({})
 
 
 class RuleEngine:
@@ -49,6 +53,7 @@ class RuleEngine:
 
             rules = RULES
         self.rules = dict(rules)
+        self._evaluators = [(name, rule.evaluate) for name, rule in self.rules.items()]
 
     def process(self, state: State | None, fixes: Sequence[Fix], tacho: Sequence[TachoEvent],
                 ctx: RuleContext) -> Result:
@@ -63,16 +68,18 @@ class RuleEngine:
             zone_confirm=_zone_confirm(ctx))
         events: list[RuleEvent] = []
         rule_states = dict(st.get("rules", {}))
-        for name, rule in self.rules.items():
-            old = rule_states.get(name, {})
+        for name, rule in self._evaluators:
+            old = rule_states.get(name, _NO_STATE)
             try:
-                new, emitted = rule.evaluate(old, batch, ctx)
+                new, emitted = rule(old, batch, ctx)
             except Exception:
                 log.exception("rule %s failed for vehicle %s; its state is kept",
                               name, ctx.vehicle.vehicle_id)
                 continue
-            _store(rule_states, name, new)
-            events.extend(emitted)
+            if new is not old:
+                _store(rule_states, name, new)
+            if emitted:
+                events.extend(emitted)
         st["rules"] = rule_states
         st["last"] = last
         return st, events
@@ -156,6 +163,8 @@ def _split_tacho(st: State,
 
 def _zone_confirm(ctx: RuleContext) -> dict[int, float]:
     zones = ctx.params.zones_with("membership")
+    if not zones:
+        return _NO_STATE
     return {z: ctx.params.for_zone(ctx.vehicle, "membership", z).confirm_s for z in zones}
 
 
