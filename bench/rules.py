@@ -117,10 +117,12 @@ def run_engine(fixes, index, vehicles_info, batch: int, report) -> tuple[Clock, 
     events = 0
     clock = Clock()
     per = len(fixes[0])
+    # one context per vehicle, kept across batches (as the ingest pipeline does)
+    contexts = [RuleContext(info, index, params, TZ) for info in vehicles_info]
     for s in range(0, per, batch):
         with clock:
             for v, track in enumerate(fixes):
-                ctx = RuleContext(vehicles_info[v], index, params, TZ)
+                ctx = contexts[v]
                 tacho = []
                 if s == 0 and v % 50 == 0:
                     tacho = [TachoEvent(f"d{v}", track[0].ts, "body_lift")]

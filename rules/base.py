@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -44,6 +45,15 @@ class RuleContext:
     index: FenceIndex
     params: RuleParams
     tz: ZoneInfo
+
+    @cached_property
+    def approved_routes(self) -> frozenset[int]:
+        """The route fences this vehicle is approved to drive (granted or by plate);
+        computed once per context (the pipeline keeps a vehicle's context while
+        its record and the fence index stay the same)."""
+        v, fences = self.vehicle, self.index.fences
+        candidates = (*v.granted, *self.index.by_plate.get(v.plate, ()))
+        return frozenset(r for r in candidates if (f := fences.get(r)) and f.kind == "route")
 
     def applicable(self, kind: str, among: Iterable[int]) -> frozenset[int]:
         """The ids in ``among`` (e.g. the zones a batch touched) that are fences

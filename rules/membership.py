@@ -56,6 +56,9 @@ class Membership:
     raw: frozenset[int] = _EMPTY  # every zone some fix of the batch is raw-inside
 
     def union(self) -> frozenset[int]:
+        """Every zone confirmed at some point of the batch (or before it)."""
+        if len(self.runs) == 1 and self.runs[0][2] is self.before:
+            return self.before  # the usual batch: nothing changed
         out = set(self.before)
         for _, _, zones in self.runs:
             out |= zones

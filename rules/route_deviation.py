@@ -26,16 +26,10 @@ class Params:
     severity: str = "serious"
 
 
-def approved_routes(ctx: RuleContext) -> frozenset[int]:
-    v, fences = ctx.vehicle, ctx.index.fences
-    candidates = (*v.granted, *ctx.index.by_plate.get(v.plate, ()))
-    return frozenset(r for r in candidates if (f := fences.get(r)) and f.kind == "route")
-
-
 def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
     if batch.n == 0 or batch.membership is None:
         return state, []
-    routes = approved_routes(ctx)
+    routes = ctx.approved_routes
     if not routes:
         return {}, _close_all(state, batch, ctx)
     use = batch.use_index
