@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
+import orjson
+from psycopg.types.json import Jsonb, set_json_loads
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -106,6 +107,12 @@ def insert_dead_letters(session: Session, rejections: Sequence[Rejection], now: 
     )
 
 
+def _dumps(obj: Any) -> bytes:
+    """Rule state to JSON: orjson, ~10x the stdlib's speed on these small dicts
+    (every vehicle of every batch is loaded and saved once)."""
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
 @dataclass(slots=True)
 class Checkpoint:
     """A vehicle's row of ``vehicle_state``: rule state and latest position."""
@@ -141,6 +148,7 @@ def lock_states(session: Session, vehicle_ids: Sequence[int]) -> dict[int, Check
         return {}
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cur:
+        set_json_loads(orjson.loads, cur)
         cur.execute(
             "INSERT INTO vehicle_state (vehicle_id, rules, fixes_total, seq_gaps) "
             "SELECT id, '{}'::jsonb, 0, 0 FROM unnest(%s::int[]) AS id ON CONFLICT DO NOTHING",
@@ -172,7 +180,7 @@ def save_states(session: Session, states: Iterable[Checkpoint]) -> None:
                     "(LIKE vehicle_state INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
         with cur.copy(f"COPY state_stage ({', '.join(_SAVE_COLUMNS)}) FROM STDIN") as copy:
             for c in dirty:
-                copy.write_row((c.vehicle_id, Jsonb(c.rules), c.last_ts, c.last_seq, c.lat,
+                copy.write_row((c.vehicle_id, Jsonb(c.rules, _dumps), c.last_ts, c.last_seq, c.lat,
                                 c.lon, c.speed, c.heading, c.ign, c.district, c.fixes_total,
                                 c.seq_gaps, c.updated_at))
         cur.execute(_SAVE_SQL)
