@@ -105,6 +105,8 @@ class VehicleState(Base):
     fixes_total: Mapped[int] = mapped_column(BigInteger, default=0)
     seq_gaps: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # bumped by every write: the ingest worker's cached copy is valid while equal
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 # Fixes around incidents, kept when their daily partition is dropped by retention.

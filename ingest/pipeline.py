@@ -33,6 +33,7 @@ from rules.types import Fix, RuleEvent, TachoEvent
 
 log = logging.getLogger(__name__)
 POSITIONS_CHANNEL = "keywatch_positions"
+STALE_RETRIES = 5
 
 
 @dataclass
@@ -73,7 +74,9 @@ def resolve(pipeline: Pipeline, batch: Batch) -> None:
     unknown = device_ids - batch.vehicles.keys()
     if unknown:
         _reject_unknown(batch, unknown)
-    batch.states = store.lock_states(batch.session, [v.vehicle_id for v in batch.vehicles.values()])
+    batch.states = store.load_states(batch.session,
+                                     [v.vehicle_id for v in batch.vehicles.values()],
+                                     pipeline.states)
 
 
 def _reject_unknown(batch: Batch, unknown: set[str]) -> None:
@@ -181,6 +184,7 @@ class Pipeline:
         self.engine = engine or RuleEngine()
         self.devices = DeviceCache()
         self._contexts: dict[int, tuple[VehicleRecord, RuleContext]] = {}
+        self.states = store.StateCache()
 
     def context_for(self, vehicle: VehicleRecord, world: World) -> RuleContext:
         """The vehicle's rule context, reused while its registry record and the
@@ -214,10 +218,31 @@ class Pipeline:
         return batch
 
     def process(self, messages: Sequence[InboundMessage], now: datetime) -> Batch:
-        """Run every stage in one transaction; raise (and roll back) on database errors."""
-        with self.factory() as session, session.begin():
-            batch = Batch(session=session, now=now, messages=messages,
-                          world=self.world.refresh(session))
-            for stage in STAGES:
-                stage(self, batch)
+        """Run every stage in one transaction; raise (and roll back) on database errors.
+
+        If another writer changed one of the batch's checkpoints meanwhile (a
+        second worker during a rebalance, the clock), the transaction is rolled
+        back and the batch redone on fresh state."""
+        for attempt in range(STALE_RETRIES + 1):
+            try:
+                return self._process_once(messages, now)
+            except store.StaleState as exc:
+                if attempt == STALE_RETRIES:
+                    raise
+                log.info("batch redone on fresh state: %s", exc)
+        raise AssertionError("unreachable")
+
+    def _process_once(self, messages: Sequence[InboundMessage], now: datetime) -> Batch:
+        batch: Batch | None = None
+        try:
+            with self.factory() as session, session.begin():
+                batch = Batch(session=session, now=now, messages=messages,
+                              world=self.world.refresh(session))
+                for stage in STAGES:
+                    stage(self, batch)
+        except BaseException:
+            if batch is not None:
+                self.states.forget(batch.states)
+            raise
+        self.states.committed(batch.states.values())
         return batch

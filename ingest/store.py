@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -129,48 +129,119 @@ class Checkpoint:
     district: str | None
     fixes_total: int
     seq_gaps: int
+    version: int = 0  # as read; ``save_states`` writes only if the row still has it
     updated_at: datetime | None = None
     dirty: bool = False
 
 
+class StaleState(Exception):
+    """A checkpoint changed since it was read (another writer): retry the batch."""
+
+
 _STATE_COLUMNS = ("vehicle_id", "rules", "last_ts", "last_seq", "lat", "lon", "speed", "heading",
-                  "ign", "district", "fixes_total", "seq_gaps")
+                  "ign", "district", "fixes_total", "seq_gaps", "version")
+_SELECT_STATES = (f"SELECT {', '.join(_STATE_COLUMNS)} FROM vehicle_state "
+                  "WHERE vehicle_id = ANY(%s) ORDER BY vehicle_id")
+
+
+def _create_missing(cur: Any, ids: list[int]) -> None:
+    cur.execute(
+        "INSERT INTO vehicle_state (vehicle_id, rules, fixes_total, seq_gaps) "
+        "SELECT id, '{}'::jsonb, 0, 0 FROM unnest(%s::int[]) AS id ON CONFLICT DO NOTHING",
+        (ids,))
 
 
 def lock_states(session: Session, vehicle_ids: Sequence[int]) -> dict[int, Checkpoint]:
-    """Create missing checkpoints, then lock them (sorted: no deadlocks) for this batch.
-
-    The row lock serialises two workers that see the same vehicle, so rule state
-    stays consistent even during a rebalance.
-    """
+    """Create missing checkpoints, then lock them (sorted: no deadlocks) for this
+    transaction (the clock's ticks; ingest uses ``load_states``)."""
     ids = sorted(set(vehicle_ids))
     if not ids:
         return {}
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cur:
         set_json_loads(orjson.loads, cur)
-        cur.execute(
-            "INSERT INTO vehicle_state (vehicle_id, rules, fixes_total, seq_gaps) "
-            "SELECT id, '{}'::jsonb, 0, 0 FROM unnest(%s::int[]) AS id ON CONFLICT DO NOTHING",
-            (ids,))
-        cur.execute(
-            f"SELECT {', '.join(_STATE_COLUMNS)} FROM vehicle_state "
-            "WHERE vehicle_id = ANY(%s) ORDER BY vehicle_id FOR UPDATE", (ids,))
+        _create_missing(cur, ids)
+        cur.execute(_SELECT_STATES + " FOR UPDATE", (ids,))
         return {row[0]: Checkpoint(*row) for row in cur.fetchall()}
+
+
+class StateCache:
+    """The checkpoints this process last committed, by vehicle.
+
+    A batch reads only ``(vehicle_id, version)`` and takes the cached copy while
+    the version matches; a miss (first sight, another writer, a deleted row)
+    reads the row. Filled only after a commit, emptied on any failure.
+    """
+
+    def __init__(self, max_entries: int = 500_000) -> None:
+        self.max_entries = max_entries
+        self._by_id: dict[int, Checkpoint] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, vehicle_id: int, version: int) -> Checkpoint | None:
+        c = self._by_id.get(vehicle_id)
+        if c is None or c.version != version:
+            return None
+        return replace(c)  # the batch changes its copy; rules never edit ``rules`` in place
+
+    def committed(self, states: Iterable[Checkpoint]) -> None:
+        if len(self._by_id) > self.max_entries:
+            self._by_id.clear()
+        for c in states:
+            self._by_id[c.vehicle_id] = replace(c, dirty=False)
+
+    def forget(self, vehicle_ids: Iterable[int]) -> None:
+        for vehicle_id in vehicle_ids:
+            self._by_id.pop(vehicle_id, None)
+
+
+def load_states(session: Session, vehicle_ids: Sequence[int],
+                cache: StateCache) -> dict[int, Checkpoint]:
+    """The batch's checkpoints without row locks: versions from the table, state
+    from ``cache`` where it is current, else from the row (created if missing).
+    Concurrent writers are caught by ``save_states``' version check."""
+    ids = sorted(set(vehicle_ids))
+    if not ids:
+        return {}
+    raw = session.connection().connection.driver_connection
+    states: dict[int, Checkpoint] = {}
+    with raw.cursor() as cur:
+        set_json_loads(orjson.loads, cur)
+        cur.execute("SELECT vehicle_id, version FROM vehicle_state WHERE vehicle_id = ANY(%s)",
+                    (ids,))
+        versions = dict(cur.fetchall())
+        missing = [i for i in ids if i not in versions]
+        stale = []
+        for vehicle_id, version in versions.items():
+            cached = cache.get(vehicle_id, version)
+            if cached is None:
+                stale.append(vehicle_id)
+            else:
+                states[vehicle_id] = cached
+        if missing:
+            _create_missing(cur, missing)
+        if missing or stale:
+            cur.execute(_SELECT_STATES, (sorted([*missing, *stale]),))
+            states.update((row[0], Checkpoint(*row)) for row in cur.fetchall())
+    return states
 
 
 _SAVE_SQL = """
 UPDATE vehicle_state AS s SET rules = v.rules, last_ts = v.last_ts, last_seq = v.last_seq,
     lat = v.lat, lon = v.lon, speed = v.speed, heading = v.heading, ign = v.ign,
     district = v.district, fixes_total = v.fixes_total, seq_gaps = v.seq_gaps,
-    updated_at = v.updated_at
-FROM state_stage AS v WHERE s.vehicle_id = v.vehicle_id
+    updated_at = v.updated_at, version = s.version + 1
+FROM state_stage AS v WHERE s.vehicle_id = v.vehicle_id AND s.version = v.version
 """
 _SAVE_COLUMNS = (*_STATE_COLUMNS, "updated_at")
 
 
 def save_states(session: Session, states: Iterable[Checkpoint]) -> None:
-    """Write back every changed checkpoint: COPY into staging, one UPDATE … FROM."""
+    """Write back every changed checkpoint: COPY into staging, one UPDATE … FROM,
+    only where the row still has the version that was read (``StaleState`` if not;
+    the transaction must then be rolled back and the batch redone)."""
     dirty = [c for c in states if c.dirty]
     if not dirty:
         return
@@ -180,8 +251,14 @@ def save_states(session: Session, states: Iterable[Checkpoint]) -> None:
                     "(LIKE vehicle_state INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
         with cur.copy(f"COPY state_stage ({', '.join(_SAVE_COLUMNS)}) FROM STDIN") as copy:
             for c in dirty:
-                copy.write_row((c.vehicle_id, Jsonb(c.rules, _dumps), c.last_ts, c.last_seq, c.lat,
-                                c.lon, c.speed, c.heading, c.ign, c.district, c.fixes_total,
-                                c.seq_gaps, c.updated_at))
+                copy.write_row((c.vehicle_id, Jsonb(c.rules, _dumps), c.last_ts, c.last_seq,
+                                c.lat, c.lon, c.speed, c.heading, c.ign, c.district,
+                                c.fixes_total, c.seq_gaps, c.version, c.updated_at))
         cur.execute(_SAVE_SQL)
+        written = cur.rowcount
         cur.execute("TRUNCATE state_stage")
+    if written != len(dirty):
+        raise StaleState(f"{len(dirty) - written} of {len(dirty)} checkpoints changed "
+                         "since they were read")
+    for c in dirty:
+        c.version += 1
