@@ -13,6 +13,7 @@ new, and only new fixes reach the rules.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,6 @@ from rules.types import Fix, RuleEvent, TachoEvent
 
 log = logging.getLogger(__name__)
 POSITIONS_CHANNEL = "keywatch_positions"
-STALE_RETRIES = 5
 
 
 @dataclass
@@ -223,14 +223,17 @@ class Pipeline:
         If another writer changed one of the batch's checkpoints meanwhile (a
         second worker during a rebalance, the clock), the transaction is rolled
         back and the batch redone on fresh state."""
-        for attempt in range(STALE_RETRIES + 1):
+        attempt = 0
+        while True:
             try:
                 return self._process_once(messages, now)
             except store.StaleState as exc:
-                if attempt == STALE_RETRIES:
-                    raise
-                log.info("batch redone on fresh state: %s", exc)
-        raise AssertionError("unreachable")
+                # Not the data's fault (never a dead letter): only another writer
+                # committing between our read and write, so redo until we win.
+                attempt += 1
+                log.log(logging.WARNING if attempt % 10 == 0 else logging.INFO,
+                        "batch redone on fresh state (attempt %d): %s", attempt, exc)
+                time.sleep(min(0.01 * attempt, 1.0))
 
     def _process_once(self, messages: Sequence[InboundMessage], now: datetime) -> Batch:
         batch: Batch | None = None
