@@ -129,13 +129,13 @@ def store_new(pipeline: Pipeline, batch: Batch) -> None:
 
 def run_rules(pipeline: Pipeline, batch: Batch) -> None:
     records = {v.vehicle_id: v for v in batch.vehicles.values()}
-    for vehicle_id in batch.fixes.keys() | batch.tacho.keys():
+    vehicle_ids = sorted(batch.fixes.keys() | batch.tacho.keys())
+    results = pipeline.engine.process_many([
+        (batch.states[vehicle_id].rules, batch.fixes.get(vehicle_id, []),
+         batch.tacho.get(vehicle_id, []), pipeline.context_for(records[vehicle_id], batch.world))
+        for vehicle_id in vehicle_ids])
+    for vehicle_id, (rules_state, events) in zip(vehicle_ids, results, strict=True):
         state = batch.states[vehicle_id]
-        ctx = pipeline.context_for(records[vehicle_id], batch.world)
-        rules_state, events = pipeline.engine.process(
-            dict(state.rules or {}), batch.fixes.get(vehicle_id, []),
-            batch.tacho.get(vehicle_id, []), ctx,
-        )
         state.rules, state.dirty = rules_state, True
         batch.events[vehicle_id] = events
 

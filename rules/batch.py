@@ -8,6 +8,8 @@ others work on arrays instead of looping over dataclasses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from itertools import chain
@@ -23,79 +25,202 @@ _EARTH_M = 6_371_008.8
 _BAD_FLAGS = frozenset({"jump", "poor_acc"})
 
 
-COLUMNS = 5  # ts, speed, acc, lon, lat
+COLUMNS = 6  # ts, speed, acc, lon, lat, marked (the fix has flags or alarms)
 
 
 def columns(fixes: list[Fix]) -> np.ndarray:
-    """The numbers of every fix as one ``(n, 5)`` array, in one pass over the
+    """The numbers of every fix as one ``(n, 6)`` array, in one pass over the
     dataclasses (``None`` becomes NaN): the only per-fix Python work a batch does."""
     n = len(fixes)
     if not n:
         return np.zeros((0, COLUMNS))
-    rows = [(f.ts.timestamp(), f.speed, f.acc, f.lon, f.lat) for f in fixes]
+    rows = [(f.ts.timestamp(), f.speed, f.acc, f.lon, f.lat, bool(f.flags or f.alarms))
+            for f in fixes]
     try:  # the fast way, when every value is a number
         return np.fromiter(chain.from_iterable(rows), float, n * COLUMNS).reshape(n, COLUMNS)
     except TypeError:  # a missing speed or accuracy (None) becomes NaN
         return np.array(rows, dtype=float)
 
 
+@dataclass(slots=True)
+class VehicleInput:
+    """One vehicle's part of a batch, before preparation."""
+
+    fixes: Sequence[Fix]  # as received: any order, duplicates and late ones included
+    tacho: list[TachoEvent]  # new events, in time order
+    late_tacho: list[TachoEvent]
+    prev: dict[str, Any]  # the last fix of earlier batches: ts, moving, ign, lon, lat
+    moving_kmh: float
+    max_acc_m: float
+    tz: ZoneInfo
+
+
+def build_batches(inputs: Sequence[VehicleInput]) -> list[Batch]:
+    """Every vehicle's ``Batch`` at once: one pass over the fixes and numpy over
+    the whole batch (a live batch has one or two fixes per vehicle, where
+    per-vehicle numpy calls would cost more than the work).
+
+    Per vehicle, fixes are sorted by time; a fix at or before the last processed
+    time is dropped from the new fixes (older ones become ``late_fixes``); among
+    fixes with the same time the first received wins.
+    """
+    vehicles = len(inputs)
+    received = [f for item in inputs for f in item.fixes]
+    counts = np.fromiter((len(item.fixes) for item in inputs), np.intp, vehicles)
+    cols = columns(received)
+    vid = np.repeat(np.arange(vehicles), counts)
+    late: dict[int, list[Fix]] = {}
+    fixes, keep = _order(received, cols, vid, inputs, late)
+    if keep is not None:
+        cols, vid = cols[keep], vid[keep]
+        counts = np.bincount(vid, minlength=vehicles)
+    n = len(fixes)
+    ts, speed, acc, lon, lat, marks = np.ascontiguousarray(cols.T)
+    starts = np.zeros(vehicles, np.intp)
+    np.cumsum(counts[:-1], out=starts[1:])
+    usable = ~(acc > _per_fix([i.max_acc_m for i in inputs], counts))
+    alarmed = np.zeros(vehicles, bool)
+    if marks.any():
+        for i in np.flatnonzero(marks).tolist():
+            f = fixes[i]
+            alarmed[vid[i]] |= bool(f.alarms)
+            if f.flags & _BAD_FLAGS:
+                usable[i] = False
+            if "jump" in f.flags:
+                speed[i] = 0.0  # a jump is not movement and does not move the vehicle
+    missing = np.isnan(speed)
+    if missing.any():  # some terminal did not report its speed: from displacement
+        for v in np.unique(vid[missing]).tolist():
+            sl = slice(starts[v], starts[v] + counts[v])
+            speed[sl] = np.where(missing[sl], _derived_speed(ts[sl], lon[sl], lat[sl],
+                                                             inputs[v].prev), speed[sl])
+    moving_kmh = [i.moving_kmh for i in inputs]
+    moving = speed > _per_fix(moving_kmh, counts)
+    filled = counts > 0
+    top = np.zeros(vehicles)
+    if n:
+        top[filled] = np.maximum.reduceat(speed, starts[filled])
+    # each fix's predecessor: the previous fix, or the last of earlier batches
+    first_ts = [item.prev.get("ts") for item in inputs]
+    before_ts = np.empty(n)
+    before_ts[1:] = ts[:-1]
+    before_moving = np.empty(n, bool)
+    before_moving[1:] = moving[:-1]
+    if n:
+        f_starts = starts[filled]
+        before_ts[f_starts] = [ts[s] if t is None else t
+                               for t, s in zip(np.asarray(first_ts, object)[filled].tolist(),
+                                               f_starts.tolist(), strict=True)]
+        before_moving[f_starts] = [bool(inputs[v].prev.get("moving", False))
+                                   for v in np.flatnonzero(filled).tolist()]
+    gaps = ts - before_ts
+    sod = _local_sod(ts, inputs)
+    out = []
+    for v, item in enumerate(inputs):
+        sl = slice(int(starts[v]), int(starts[v] + counts[v]))
+        out.append(Batch(fixes[sl], item.tacho, tz=item.tz, prev=item.prev, ts=ts[sl],
+                         speed=speed[sl], lon=lon[sl], lat=lat[sl], usable=usable[sl],
+                         moving=moving[sl], max_speed=float(top[v]),
+                         any_moving=bool(top[v] > moving_kmh[v]),
+                         has_alarms=bool(alarmed[v]), late_fixes=late.get(v, []),
+                         late_tacho=item.late_tacho,
+                         cache={"gaps": gaps[sl], "before_moving": before_moving[sl]},
+                         local_sod=None if sod is None else sod[sl]))
+    return out
+
+
+def _order(received: list[Fix], cols: np.ndarray, vid: np.ndarray,
+           inputs: Sequence[VehicleInput], late: dict[int, list[Fix]]
+           ) -> tuple[list[Fix], np.ndarray | None]:
+    """The new fixes grouped by vehicle in time order, and which rows of ``cols``
+    they are (``None``: all of them, as they are -- the usual case)."""
+    ts = cols[:, 0]
+    last_ts = np.array([item.prev.get("ts", -np.inf) for item in inputs])[vid]
+    in_order = ts.size < 2 or bool(((vid[1:] > vid[:-1]) | (ts[1:] > ts[:-1])).all())
+    if in_order and not (ts <= last_ts).any():
+        return received, None
+    order = np.arange(ts.size) if in_order else np.lexsort((ts, vid))  # stable
+    ts_o, vid_o, last_o = ts[order], vid[order], last_ts[order]
+    dup = np.zeros(ts.size, bool)
+    dup[1:] = (vid_o[1:] == vid_o[:-1]) & (ts_o[1:] == ts_o[:-1])  # the first one wins
+    old = ts_o <= last_o
+    for i, v in zip(order[old & (ts_o < last_o) & ~dup].tolist(),
+                    vid_o[old & (ts_o < last_o) & ~dup].tolist(), strict=True):
+        late.setdefault(v, []).append(received[i])
+    keep = order[~old & ~dup]
+    return [received[i] for i in keep.tolist()], keep
+
+
+def _per_fix(values: list[float], counts: np.ndarray) -> float | np.ndarray:
+    """A per-vehicle threshold for every fix (a scalar when all vehicles share it)."""
+    first = values[0] if values else 0.0
+    if all(v == first for v in values):
+        return first
+    return np.repeat(np.asarray(values, float), counts)
+
+
+def _local_sod(ts: np.ndarray, inputs: Sequence[VehicleInput]) -> np.ndarray | None:
+    """Local seconds after midnight of every fix when one UTC offset covers the
+    whole batch (else ``None``: each vehicle works it out, DST-safe)."""
+    if not ts.size or not inputs:
+        return None
+    tz = inputs[0].tz
+    if any(item.tz is not tz for item in inputs):
+        return None
+    first = datetime.fromtimestamp(float(ts.min()), tz).utcoffset()
+    if first is None or first != datetime.fromtimestamp(float(ts.max()), tz).utcoffset():
+        return None
+    return (ts + first.total_seconds()) % 86400.0
+
+
+def _derived_speed(ts: np.ndarray, lon_deg: np.ndarray, lat_deg: np.ndarray,
+                   prev: dict[str, Any]) -> np.ndarray:
+    """km/h from displacement, for terminals that do not report speed."""
+    lon, lat = np.radians(lon_deg), np.radians(lat_deg)
+    plon = np.radians(prev.get("lon", lon_deg[0]))
+    plat = np.radians(prev.get("lat", lat_deg[0]))
+    prev_lon, prev_lat = np.concatenate([[plon], lon[:-1]]), np.concatenate([[plat], lat[:-1]])
+    dx = (lon - prev_lon) * np.cos((lat + prev_lat) / 2)
+    dist = _EARTH_M * np.hypot(dx, lat - prev_lat)
+    first = prev.get("ts", ts[0])
+    dt = ts - np.concatenate([[first], ts[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(dt > 0, dist / dt * 3.6, 0.0)
+
+
 class Batch:
-    """Fixes strictly after everything already processed, in time order.
+    """One vehicle's fixes strictly after everything already processed, in time
+    order, as arrays (made by ``build_batches``).
 
     ``late_fixes`` / ``late_tacho`` are older than the vehicle's last processed
     time: state-machine rules ignore them (their state has moved on); one-off
     rules (accidents, unloading) still report them.
     """
 
-    def __init__(self, fixes: list[Fix], cols: np.ndarray, tacho: list[TachoEvent], *,
-                 tz: ZoneInfo, prev: dict[str, Any], moving_kmh: float, max_acc_m: float,
-                 late_fixes: list[Fix] | None = None,
-                 late_tacho: list[TachoEvent] | None = None) -> None:
+    def __init__(self, fixes: list[Fix], tacho: list[TachoEvent], *, tz: ZoneInfo,
+                 prev: dict[str, Any], ts: np.ndarray, speed: np.ndarray, lon: np.ndarray,
+                 lat: np.ndarray, usable: np.ndarray, moving: np.ndarray, max_speed: float,
+                 any_moving: bool, has_alarms: bool, late_fixes: list[Fix],
+                 late_tacho: list[TachoEvent], cache: dict,
+                 local_sod: np.ndarray | None = None) -> None:
         self.fixes = fixes
         self.tacho = tacho
-        self.late_fixes = late_fixes or []
-        self.late_tacho = late_tacho or []
+        self.late_fixes = late_fixes
+        self.late_tacho = late_tacho
         self.tz = tz
         self.n = len(fixes)
-        self.ts, speed, acc, self.lon, self.lat = np.ascontiguousarray(cols.T)
-        self.prev = prev  # the last fix of earlier batches: ts, moving, ign, lon, lat
+        self.ts, self.speed, self.lon, self.lat = ts, speed, lon, lat
+        self.prev = prev
         self.prev_ts: float | None = prev.get("ts")
         self.membership: Membership | None = None
-        self.cache: dict = {}  # arrays several rules share (gaps, driving credit)
-        self.usable = ~(acc > max_acc_m)  # NaN (no accuracy reported) compares False: usable
-        marked = [i for i, f in enumerate(fixes) if f.flags or f.alarms]
-        self.has_alarms = False
-        if marked:
-            speed = speed.copy()
-            for i in marked:
-                f = fixes[i]
-                self.has_alarms = self.has_alarms or bool(f.alarms)
-                if f.flags & _BAD_FLAGS:
-                    self.usable[i] = False
-                if "jump" in f.flags:
-                    speed[i] = 0.0  # a jump is not movement and does not move the vehicle
-        top = float(speed.max()) if self.n else 0.0
-        if top != top:  # NaN: some terminal did not report its speed
-            speed = np.where(np.isnan(speed), self._derived_speed(), speed)
-            top = float(speed.max())
-        self.speed = speed
-        self.moving = speed > moving_kmh
-        self.max_speed = top
-        self.any_moving = top > moving_kmh
-
-    def _derived_speed(self) -> np.ndarray:
-        """km/h from displacement, for terminals that do not report speed."""
-        lon = np.radians(self.lon)
-        lat = np.radians(self.lat)
-        plon = np.radians(self.prev.get("lon", self.lon[0]))
-        plat = np.radians(self.prev.get("lat", self.lat[0]))
-        prev_lon, prev_lat = np.concatenate([[plon], lon[:-1]]), np.concatenate([[plat], lat[:-1]])
-        dx = (lon - prev_lon) * np.cos((lat + prev_lat) / 2)
-        dist = _EARTH_M * np.hypot(dx, lat - prev_lat)
-        first = self.prev_ts if self.prev_ts is not None else self.ts[0]
-        dt = self.ts - np.concatenate([[first], self.ts[:-1]])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(dt > 0, dist / dt * 3.6, 0.0)
+        self.cache = cache  # arrays several rules share (gaps, driving credit)
+        self.usable = usable  # accuracy within bounds, not a jump or flagged poor
+        self.moving = moving
+        self.max_speed = max_speed
+        self.any_moving = any_moving
+        self.has_alarms = has_alarms
+        if local_sod is not None:
+            self.__dict__["local_sod"] = local_sod  # the cached_property's slot
 
     @cached_property
     def use_index(self) -> np.ndarray:

@@ -25,11 +25,7 @@ def shifted(first: object, values: np.ndarray) -> np.ndarray:
 
 def gaps(batch: Batch) -> np.ndarray:
     """Seconds since the previous fix (0 for the first fix ever)."""
-    cached = batch.cache.get("gaps")
-    if cached is None:
-        first = batch.prev_ts if batch.prev_ts is not None else (batch.ts[0] if batch.n else 0.0)
-        cached = batch.cache["gaps"] = batch.ts - shifted(first, batch.ts)
-    return cached
+    return batch.cache["gaps"]
 
 
 def drive_credit(batch: Batch, max_gap_s: float) -> np.ndarray:
@@ -37,9 +33,9 @@ def drive_credit(batch: Batch, max_gap_s: float) -> np.ndarray:
     key = ("credit", max_gap_s)
     cached = batch.cache.get(key)
     if cached is None:
-        prev_moving = shifted(bool(batch.prev.get("moving", False)), batch.moving)
-        g = gaps(batch)
-        cached = batch.cache[key] = np.where(prev_moving & (g <= max_gap_s), g, 0.0)
+        g = batch.cache["gaps"]
+        cached = batch.cache[key] = np.where(batch.cache["before_moving"] & (g <= max_gap_s),
+                                             g, 0.0)
     return cached
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from rules import membership
 from rules.base import Result, Rule, RuleContext, State, VehicleInfo
-from rules.batch import Batch, columns
+from rules.batch import Batch, VehicleInput, build_batches
 from rules.membership import MembershipParams
 from rules.types import Fix, RuleEvent, TachoEvent
 
@@ -58,9 +58,27 @@ class RuleEngine:
     def process(self, state: State | None, fixes: Sequence[Fix], tacho: Sequence[TachoEvent],
                 ctx: RuleContext) -> Result:
         """Apply one vehicle's new fixes and tachograph events."""
-        st = _fresh(state)
-        mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
-        batch, last = self._batch(st, fixes, tacho, ctx, mparams)
+        return self.process_many([(state, fixes, tacho, ctx)])[0]
+
+    def process_many(self, items: Sequence[tuple[State | None, Sequence[Fix],
+                                                 Sequence[TachoEvent], RuleContext]]
+                     ) -> list[Result]:
+        """``process`` for many vehicles (a batch's), preparing their fixes together."""
+        prepared = []
+        inputs = []
+        for state, fixes, tacho, ctx in items:
+            st = _fresh(state)
+            mparams = ctx.params.for_vehicle(ctx.vehicle, "membership")
+            new_tacho, late_tacho = _split_tacho(st, tacho)
+            inputs.append(VehicleInput(fixes, new_tacho, late_tacho, st.get("last", _NO_STATE),
+                                       mparams.moving_kmh, mparams.max_acc_m, ctx.tz))
+            prepared.append((st, ctx, mparams))
+        return [self._evaluate(st, batch, ctx, mparams)
+                for (st, ctx, mparams), batch in zip(prepared, build_batches(inputs),
+                                                     strict=True)]
+
+    def _evaluate(self, st: State, batch: Batch, ctx: RuleContext,
+                  mparams: MembershipParams) -> Result:
         if batch.n == 0 and not batch.tacho and not batch.late_fixes and not batch.late_tacho:
             return st, []
         st["member"], batch.membership = membership.update(
@@ -81,7 +99,11 @@ class RuleEngine:
             if emitted:
                 events.extend(emitted)
         st["rules"] = rule_states
-        st["last"] = last
+        if batch.n:
+            f = batch.fixes[-1]
+            st["last"] = {"ts": float(batch.ts[-1]), "moving": bool(batch.moving[-1]),
+                          "ign": f.ign, "lon": f.lon, "lat": f.lat,
+                          "speed": float(batch.speed[-1])}
         return st, events
 
     def tick(self, state: State | None, now: datetime, ctx: RuleContext) -> Result:
@@ -103,38 +125,6 @@ class RuleEngine:
             events.extend(emitted)
         st["rules"] = rule_states
         return st, events
-
-    def _batch(self, st: State, fixes: Sequence[Fix], tacho: Sequence[TachoEvent],
-               ctx: RuleContext, mparams: MembershipParams) -> tuple[Batch, dict[str, Any]]:
-        prev = st.get("last", {})
-        last_ts = prev.get("ts", -np.inf)
-        ordered = list(fixes)
-        cols = columns(ordered)
-        ts = cols[:, 0]
-        if ts.size > 1 and not (ts[1:] > ts[:-1]).all():
-            order = np.argsort(ts, kind="stable")
-            cols, ordered = cols[order], [ordered[i] for i in order.tolist()]
-            ts = cols[:, 0]
-            keep = np.concatenate([[True], ts[1:] > ts[:-1]])  # same time: the first wins
-            cols, ordered = cols[keep], [f for f, k in zip(ordered, keep.tolist(), strict=True)
-                                         if k]
-            ts = cols[:, 0]
-        late: list[Fix] = []
-        if ts.size and ts[0] <= last_ts:
-            cut = int(np.searchsorted(ts, last_ts, side="right"))
-            late = [f for f, t in zip(ordered[:cut], ts[:cut].tolist(), strict=True)
-                    if t < last_ts]
-            cols, ordered = cols[cut:], ordered[cut:]
-        new_tacho, late_tacho = _split_tacho(st, tacho)
-        batch = Batch(ordered, cols, new_tacho, tz=ctx.tz, prev=prev,
-                      moving_kmh=mparams.moving_kmh, max_acc_m=mparams.max_acc_m,
-                      late_fixes=late, late_tacho=late_tacho)
-        last = prev
-        if batch.n:
-            f = ordered[-1]
-            last = {"ts": float(batch.ts[-1]), "moving": bool(batch.moving[-1]), "ign": f.ign,
-                    "lon": f.lon, "lat": f.lat, "speed": float(batch.speed[-1])}
-        return batch, last
 
 
 def _split_tacho(st: State,

@@ -78,7 +78,7 @@ def test_a_checkpoint_changed_mid_batch_makes_the_batch_redo(city, settings):
     a, b = build_pipeline(settings), build_pipeline(settings)
     start = now_local(settings, minutes_ago=10)
     calls = {"n": 0}
-    process = a.engine.process
+    process = a.engine.process_many
 
     def interleaved(*args, **kwargs):
         calls["n"] += 1
@@ -91,7 +91,7 @@ def test_a_checkpoint_changed_mid_batch_makes_the_batch_redo(city, settings):
 
     try:
         a.process([_message(_fixes(start, 0, 2))], datetime.now(UTC))  # cached at version 1
-        a.engine.process = interleaved  # type: ignore[method-assign]
+        a.engine.process_many = interleaved  # type: ignore[method-assign]
         a.process([_message(_fixes(start, 4, 2))], datetime.now(UTC))
         assert calls["n"] == 2  # the rules ran again, on fresh state
         total, version, rules = _state(engine)
