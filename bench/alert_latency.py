@@ -37,6 +37,7 @@ from alerts.dispatcher import Dispatcher  # noqa: E402
 from bench.common import scratch_settings  # noqa: E402
 from ingest.mqtt import BrokerAddress, Publisher  # noqa: E402
 from keywatch.db import make_engine, make_sessionmaker, psycopg_url, transaction  # noqa: E402
+from keywatch.process import tune_gc  # noqa: E402
 from keywatch.settings import Settings  # noqa: E402
 from keywatch.wiring import build_ingest_worker  # noqa: E402
 
@@ -172,6 +173,7 @@ def background_load(mqtt_url: str, vehicles: int, rate: int, per_message: int, s
 def ingest_process(settings: Settings, stop) -> None:  # type: ignore[no-untyped-def]
     """The ingest worker in its own process, as ``keywatch run --only ingest`` would be."""
     worker = build_ingest_worker(settings)
+    tune_gc()  # as keywatch run does
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     stop.wait()

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import scratch_settings  # noqa: E402
 from ingest.mqtt import BrokerAddress, Consumer, Publisher  # noqa: E402
 from keywatch.db import make_sessionmaker, psycopg_url, transaction  # noqa: E402
+from keywatch.process import tune_gc  # noqa: E402
 from keywatch.settings import Settings  # noqa: E402
 from keywatch.wiring import build_ingest_worker  # noqa: E402
 from registry.models import Company, District, Geofence, Officer, Vehicle  # noqa: E402
@@ -147,6 +148,7 @@ def prime_session(settings: Settings, client_id: str) -> None:
 def run_worker(settings: Settings, client_id: str):  # type: ignore[no-untyped-def]
     worker = build_ingest_worker(settings, client_id=client_id)
     worker.consumer.session_expiry_s = 3600
+    tune_gc()  # as keywatch run does
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     return worker, thread

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from geo.crs import geometry_to_wgs84  # noqa: E402
 from geo.fences import fence_from_feature  # noqa: E402
 from geo.index import FenceIndex  # noqa: E402
+from keywatch.process import tune_gc  # noqa: E402
 from rules.engine import RuleContext, RuleEngine, VehicleInfo  # noqa: E402
 from rules.params import RuleParams  # noqa: E402
 from rules.types import VEHICLE_CLASSES, Fix, TachoEvent  # noqa: E402
@@ -218,6 +219,7 @@ def main() -> None:
                         granted=frozenset({sites[v % len(sites)], routes[v % len(routes)]})
                         if cls == "muck_truck" else frozenset())
             for v, cls in enumerate(classes)]
+    tune_gc()  # as keywatch run does for its long-running parts
     report(f"running the rule pack, batches of {args.batch} fixes per vehicle ...")
     engine, events = run_engine(fixes, index, info, args.batch, report, args.call_fixes)
     url = os.environ.get("KEYWATCH_DATABASE_URL")
