@@ -91,21 +91,32 @@ def update(state: dict[str, Any], batch: Batch, *, confirm_s: float,
     runs: list[tuple[int, int, frozenset[int]]] = []
     transitions: list[Transition] = []
     run_start = 0
+    confirmed_key = tuple(sorted(confirmed))  # Fix.zones are ascending tuples
+    stepped: tuple | None = None  # the zones of the last fix that took a step
     for i in range(n):
         if not usable[i]:
             continue
-        observed = frozenset(zones[i])
+        here = zones[i]
+        if not pend and here == confirmed_key and started:
+            continue  # the usual fix: where the vehicle is known to be
+        if (pend and here == stepped and not moving[i]
+                and not any(p[2] for p in pend.values())):
+            continue  # parked on the same side of a line: nothing can confirm
+        observed = frozenset(here)
         if not started:
             started, confirmed = True, observed
+            confirmed_key = tuple(sorted(confirmed))
             runs, run_start = [(0, i, before)] if i else [], i
             continue
         if observed == confirmed and not pend:
             continue
         new = _step(confirmed, observed, pend, i, ts[i], moving[i], lon[i], lat[i],
                     confirm_s, zone_confirm, transitions)
+        stepped = here
         if new != confirmed:
             runs.append((run_start, i, confirmed))
             run_start, confirmed = i, new
+            confirmed_key = tuple(sorted(confirmed))
     runs.append((run_start, n, confirmed))
     out: dict[str, Any] = {"init": True} if started else {}
     if confirmed:
