@@ -12,7 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard import audit
+from dashboard.scope import database_scope
 from dashboard.security import COOKIE, Principal, read_token
+from keywatch.db import NO_SCOPE, set_scope
 from keywatch.errors import Forbidden, Invalid, Unauthorized
 from keywatch.settings import Settings
 from registry.models import OfficerDistrict, User
@@ -26,7 +28,10 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """The request's session, under row-level security as the non-owner role: it sees
+    no company-scoped row until ``current_user`` sets the caller's scope."""
     with request.app.state.sessions() as session:
+        set_scope(session, NO_SCOPE)
         yield session
 
 
@@ -58,7 +63,9 @@ def _principal(request: Request, session: Session, settings: Settings,
         raise Unauthorized("token revoked; sign in again")
     if user.role != claims["role"]:
         raise Unauthorized("token out of date; sign in again")
-    return principal_for(session, user)
+    principal = principal_for(session, user)
+    set_scope(session, database_scope(principal))
+    return principal
 
 
 def current_user(request: Request, session: SessionDep, settings: SettingsDep,

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from geo.errors import GeoError
@@ -22,6 +23,9 @@ STATUS: dict[type[Exception], int] = {
     errors.TooLarge: 413,
     errors.Invalid: 422,
     GeoError: 422,
+    # a value PostgreSQL cannot store (SQLSTATE class 22: a number out of range, NUL in
+    # text, a string too long) came from the request: bad input, not a server error
+    DataError: 422,
 }
 
 
@@ -56,6 +60,13 @@ def install(app: FastAPI) -> None:
 
 def _handler(status: int):  # type: ignore[no-untyped-def]
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return _body(status, str(exc))
+        return _body(status, _message(exc))
 
     return handle
+
+
+def _message(exc: Exception) -> str:
+    """For people: a database error says what PostgreSQL refused, never the SQL."""
+    if isinstance(exc, DataError):
+        return f"invalid input: {str(exc.orig).splitlines()[0] if exc.orig else 'bad value'}"
+    return str(exc)

@@ -2,6 +2,8 @@
 
 Every list and every by-id read goes through these filters, so a company never
 sees another company's vehicles or incidents, by list, by id or by stream.
+Behind them, PostgreSQL's row-level security (migration 0500) holds each request's
+transaction to ``database_scope`` of the caller.
 """
 
 from __future__ import annotations
@@ -11,9 +13,22 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from alerts.models import Incident
 from dashboard.security import Principal
+from keywatch.db import NO_SCOPE, STAFF, company_scope
 from registry.models import Company, Driver, Vehicle
 
 SEE_ALL = ("admin", "inspector")
+POLICE = ("admin", "supervisor", "officer", "inspector")
+
+
+def database_scope(user: Principal) -> str:
+    """The row-level-security scope of the user's transactions: police accounts pass the
+    company filter (their narrower district scoping is the code's), a company account
+    sees its own rows, anyone else none."""
+    if user.role in POLICE:
+        return STAFF
+    if user.role == "company" and user.company:
+        return company_scope(user.company)
+    return NO_SCOPE
 
 
 def incidents_visible(user: Principal) -> ColumnElement[bool] | None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from dashboard.deps import SessionDep, require_roles
+from dashboard.routes.registry_api import Limit, Offset
 from registry import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"],
@@ -41,8 +42,8 @@ def list_audit(
     path: Annotated[str | None, Query(description="path prefix, e.g. /api/v1/vehicles")] = None,
     address: str | None = None,
     since: datetime | None = None, until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[AuditOut]:
     total, rows = audit.search(session, actor=actor, action=action, outcome=outcome,
                                method=method, path=path, address=address, since=since,

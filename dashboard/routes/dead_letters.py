@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from dashboard.deps import CurrentUser, SessionDep, require_roles
+from dashboard.routes.registry_api import BigId, Limit, Offset
 from ingest.dead_letters import replay as dead_letter_replay
 from ingest.models import DeadLetter
 
@@ -35,8 +35,8 @@ class DeadLetterOut(BaseModel):
 def list_dead_letters(
     session: SessionDep, user: CurrentUser, reason: str | None = None,
     device_id: str | None = None, since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeadLetterOut]:
     query = select(DeadLetter)
     if reason:
@@ -64,7 +64,7 @@ def _out(row: DeadLetter) -> DeadLetterOut:
 
 class ReplayIn(BaseModel):
     model_config = {"extra": "forbid"}
-    ids: list[int] = Field(min_length=1, max_length=10000)
+    ids: list[BigId] = Field(min_length=1, max_length=10000)
 
 
 class ReplayOut(BaseModel):

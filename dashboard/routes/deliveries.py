@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from alerts.models import Delivery, DeliveryAttempt, DeliveryTarget, Incident
 from dashboard.deps import CurrentUser, SessionDep, require_roles
+from dashboard.routes.registry_api import BigId, Limit, Offset
 from dashboard.scope import incidents_visible
 from keywatch.errors import NotFound
 
@@ -67,9 +68,9 @@ def list_deliveries(
     session: SessionDep, user: CurrentUser,
     status: Annotated[str | None, Query(
         pattern="^(pending|sending|sent|failed|folded|digested|skipped)$")] = None,
-    channel: str | None = None, recipient: str | None = None, incident_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    channel: str | None = None, recipient: str | None = None, incident_id: BigId | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     query = _scoped(user)
     for column, value in ((Delivery.status, status), (Delivery.channel, channel),
@@ -102,7 +103,7 @@ def delivery_stats(session: SessionDep) -> dict[str, dict[str, int]]:
 
 
 @router.get("/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(delivery_id: int, session: SessionDep, user: CurrentUser) -> DeliveryOut:
+def get_delivery(delivery_id: BigId, session: SessionDep, user: CurrentUser) -> DeliveryOut:
     row = session.scalar(_scoped(user).where(Delivery.id == delivery_id))
     if row is None:
         raise NotFound(f"delivery {delivery_id} not found")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from alerts.assignment import reassign
 from dashboard.deps import CurrentUser, SessionDep, SettingsDep, require_roles
 from dashboard.routes.incidents import IncidentOut, _visible_incident, incident_out
+from dashboard.routes.registry_api import BigId
 from dashboard.scope import may_act_on_incident
 from keywatch.errors import Forbidden
 
@@ -25,7 +26,7 @@ class AssignIn(BaseModel):
 
 @router.post("/{incident_id}/assign", response_model=IncidentOut,
              dependencies=[require_roles("admin", "supervisor")])
-def assign_incident(incident_id: int, body: AssignIn, session: SessionDep, user: CurrentUser,
+def assign_incident(incident_id: BigId, body: AssignIn, session: SessionDep, user: CurrentUser,
                     settings: SettingsDep) -> IncidentOut:
     incident = _visible_incident(session, user, incident_id)
     if not may_act_on_incident(user, incident):

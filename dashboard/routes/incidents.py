@@ -13,6 +13,7 @@ from sqlalchemy import select
 from alerts import lifecycle
 from alerts.models import Incident
 from dashboard.deps import CurrentUser, SessionDep, SettingsDep, parse_plate
+from dashboard.routes.registry_api import BigId, Limit, Offset
 from dashboard.scope import incidents_visible, may_act_on_incident
 from keywatch.errors import Forbidden, NotFound
 
@@ -67,8 +68,8 @@ def list_incidents(
     status: Annotated[str | None, Query(pattern="^(open|acknowledged|escalated|resolved)$")]
     = None,
     since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[IncidentOut]:
     query = select(Incident)
     visible = incidents_visible(user)
@@ -103,7 +104,7 @@ def _visible_incident(session: SessionDep, user: CurrentUser, incident_id: int) 
 
 
 @router.get("/{incident_id}", response_model=IncidentOut)
-def get_incident(incident_id: int, session: SessionDep, user: CurrentUser,
+def get_incident(incident_id: BigId, session: SessionDep, user: CurrentUser,
                  settings: SettingsDep) -> IncidentOut:
     return incident_out(_visible_incident(session, user, incident_id), settings.zone)
 
@@ -120,7 +121,7 @@ class ResolveIn(BaseModel):
 
 
 @router.post("/{incident_id}/ack", response_model=IncidentOut)
-def ack_incident(incident_id: int, session: SessionDep, user: CurrentUser,
+def ack_incident(incident_id: BigId, session: SessionDep, user: CurrentUser,
                  settings: SettingsDep, body: AckIn | None = None) -> IncidentOut:
     incident = _visible_incident(session, user, incident_id)
     if not may_act_on_incident(user, incident):
@@ -132,7 +133,7 @@ def ack_incident(incident_id: int, session: SessionDep, user: CurrentUser,
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentOut)
-def resolve_incident(incident_id: int, body: ResolveIn, session: SessionDep,
+def resolve_incident(incident_id: BigId, body: ResolveIn, session: SessionDep,
                      user: CurrentUser, settings: SettingsDep) -> IncidentOut:
     incident = _visible_incident(session, user, incident_id)
     if not may_act_on_incident(user, incident):

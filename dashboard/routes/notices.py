@@ -4,14 +4,15 @@ police roles see those of incidents they may see, and may filter by company."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from alerts.models import Incident, Notice
 from dashboard.deps import CurrentUser, SessionDep, SettingsDep, parse_plate
+from dashboard.routes.registry_api import BigId, Limit, Offset
 from dashboard.scope import incidents_visible
 from keywatch.errors import NotFound
 
@@ -59,8 +60,8 @@ def list_notices(
     session: SessionDep, user: CurrentUser, settings: SettingsDep,
     company: str | None = None, plate: str | None = None, rule: str | None = None,
     since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[NoticeOut]:
     query = _visible(user)
     if company:
@@ -78,7 +79,7 @@ def list_notices(
 
 
 @router.get("/{notice_id}", response_model=NoticeOut)
-def get_notice(notice_id: int, session: SessionDep, user: CurrentUser,
+def get_notice(notice_id: BigId, session: SessionDep, user: CurrentUser,
                settings: SettingsDep) -> NoticeOut:
     notice = session.scalar(_visible(user).where(Notice.id == notice_id))
     if notice is None:

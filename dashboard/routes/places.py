@@ -21,6 +21,7 @@ from dashboard.routes.registry_api import (
     ERRORS,
     WRITE_ERRORS,
     AdminOnly,
+    IntId,
     Offset,
     Removed,
     committing,
@@ -186,7 +187,7 @@ def _fence(session: SessionDep, fence_id: int) -> Geofence:
 
 @router.get("/geofences/{fence_id}", response_model=Feature, responses=ERRORS,
             tags=["geofences"])
-def get_geofence(fence_id: int, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def get_geofence(fence_id: IntId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     feature = fence_feature(_fence(session, fence_id))
     own = _own_plates(session, user)
     if own is not None:
@@ -207,7 +208,7 @@ def create_geofence(feature: Annotated[dict[str, Any], Body(
 
 @router.put("/geofences/{fence_id}", response_model=Feature, responses=WRITE_ERRORS,
             dependencies=[AdminOnly], tags=["geofences"])
-def replace_geofence(fence_id: int, feature: Annotated[dict[str, Any], Body()],
+def replace_geofence(fence_id: IntId, feature: Annotated[dict[str, Any], Body()],
                      session: SessionDep) -> dict[str, Any]:
     """Replace a geofence (admin); reactivates a removed one. Workers reload it."""
     _fence(session, fence_id)
@@ -218,7 +219,7 @@ def replace_geofence(fence_id: int, feature: Annotated[dict[str, Any], Body()],
 
 @router.delete("/geofences/{fence_id}", response_model=Removed, responses=WRITE_ERRORS,
                dependencies=[AdminOnly], tags=["geofences"])
-def delete_geofence(fence_id: int, session: SessionDep) -> Removed:
+def delete_geofence(fence_id: IntId, session: SessionDep) -> Removed:
     """Remove a geofence (admin): it is deactivated, never deleted (incidents name it)."""
     fence = _fence(session, fence_id)
     with committing(session):

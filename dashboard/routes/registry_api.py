@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+from annotated_types import Interval
 from fastapi import Query, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
@@ -70,8 +71,13 @@ UPLOAD_ERRORS = WRITE_ERRORS | {
           "report (nothing was written)"},
 }
 AdminOnly = require_roles("admin")
+BIGINT_MAX = 2**63 - 1
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX, description="rows to skip")]
+# Ids in paths, queries and bodies, bounded like their columns: a wider number is a 422
+# naming the field, not an out-of-range error from PostgreSQL.
+BigId = Annotated[int, Interval(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
+IntId = Annotated[int, Interval(ge=-(2**31), le=2**31 - 1)]
 
 
 def sort_help(fields: dict[str, Any], default: str) -> Any:

@@ -30,13 +30,16 @@ def _window(start: date | None, end: date | None, settings: SettingsDep
             ) -> tuple[date, date, datetime, datetime]:
     """[start, end] local days (default the last 30) and their instants."""
     end = end or datetime.now(settings.zone).date()
-    start = start or end - timedelta(days=29)
+    try:
+        start = start or end - timedelta(days=29)
+        until = datetime.combine(end + timedelta(days=1), time(), settings.zone)
+    except OverflowError as exc:  # the window's edges fall outside the calendar
+        raise Invalid("start/end: dates out of range") from exc
     if end < start:
         raise Invalid("end must not be before start")
     if (end - start).days >= MAX_DAYS:
         raise Invalid(f"statistics cover at most {MAX_DAYS} days")
-    return (start, end, datetime.combine(start, time(), settings.zone),
-            datetime.combine(end + timedelta(days=1), time(), settings.zone))
+    return (start, end, datetime.combine(start, time(), settings.zone), until)
 
 
 def _scoped(query: Any, user: CurrentUser, since: datetime, until: datetime) -> Any:
