@@ -262,3 +262,16 @@ def test_the_database_holds_when_the_code_forgets_to_scope(rows, client, auth, m
     assert {i["company"] for i in incidents.json()} == {MUCK}
     everyone = client.get("/api/v1/vehicles", headers=auth("admin"))
     assert len(everyone.json()) == 4
+
+
+def test_day_partitions_of_fixes_are_reached_only_through_fixes(rows):
+    """A partition named directly would skip the policies of ``fixes``: the app
+    role may not read it at all (new partitions included), only through ``fixes``."""
+    with rows.begin() as conn:
+        day = conn.scalar(text("SELECT keywatch_ensure_fix_partition(current_date + 3)"))
+    for table in ("fixes_default", day):
+        with scoped(rows, f"company:{MUCK}") as session, pytest.raises(ProgrammingError) as caught:
+            session.execute(text(f"SELECT count(*) FROM {table}"))
+        assert isinstance(caught.value.orig, psycopg.errors.InsufficientPrivilege), table
+    with scoped(rows, f"company:{MUCK}") as session:
+        assert set(whose(session, "fixes")) == {MUCK}
