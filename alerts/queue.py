@@ -71,7 +71,7 @@ ON CONFLICT (channel, recipient) DO UPDATE SET
 @dataclass(frozen=True, slots=True)
 class Policy:
     lease_s: float
-    max_attempts: int
+    max_attempts: int  # 0: transient errors are retried until the delivery is confirmed
     backoff_s: float
     backoff_max_s: float
     failing_after: int
@@ -138,7 +138,8 @@ def record(session: Session, row: Any, error: DeliveryError | None, *, now: date
                                 "error": message, "next": now})
         DELIVERIES.labels(row.channel, outcome).inc()
         return outcome
-    elif error.permanent or row.attempts >= policy.max_attempts:  # type: ignore[union-attr]
+    elif error.permanent or (policy.max_attempts  # type: ignore[union-attr]
+                             and row.attempts >= policy.max_attempts):
         outcome, status, next_at = "failed", "failed", now
     else:
         outcome, status = "retry", "pending"

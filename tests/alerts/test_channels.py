@@ -170,3 +170,28 @@ def test_channels_the_platform_lacks_are_skipped_not_failed(city, engine, alert_
     assert _status(city, incident, "notice", "QD-MUCK-01", "sms").status == "skipped"
     assert _status(city, incident, "notice", "QD-MUCK-01", "webhook").status == "sent"
     assert rows(city, "SELECT count(*) FROM delivery_targets WHERE failing") == [(0,)]
+
+
+def test_by_default_a_delivery_is_retried_until_confirmed(city, engine, settings, receiver):
+    """Contract §6: no attempt limit unless an operator sets one; the delay
+    stops growing at delivery_backoff_max."""
+    from alerts.dispatcher import Dispatcher
+
+    unlimited = Dispatcher(engine, settings.model_copy(update={
+        "webhook_allow_private": True, "delivery_backoff": 5.0, "delivery_backoff_max": 60.0,
+        "delivery_max_attempts": 0}))
+    _company_hooks(city, receiver, receiver.url("fail", "other"))
+    incident = open_incident(city, device="t-0002")
+    now = utcnow()
+    try:
+        for _ in range(12):
+            unlimited.tick(now)
+            row = _status(city, incident, "notice", "QD-OTHER-01", "webhook")
+            assert row.status == "pending", row.attempts
+            delay = (row.next_attempt_at - now).total_seconds()
+            now = row.next_attempt_at + timedelta(milliseconds=1)
+    finally:
+        unlimited.close()
+    assert row.attempts == 12 and delay == 60.0
+    assert len(receiver.at("/hook/fail/other")) == 12
+
