@@ -92,7 +92,7 @@ class RuleEngine:
                 new, emitted = rule(old, batch, ctx)
             except Exception:
                 log.exception("rule %s failed for vehicle %s; its state is kept",
-                              name, ctx.vehicle.vehicle_id)
+                              name, ctx.vehicle.vehicle_id, extra=_log_ids(ctx, name))
                 continue
             if new is not old:
                 _store(rule_states, name, new)
@@ -119,7 +119,8 @@ class RuleEngine:
             try:
                 new, emitted = rule.tick(rule_states.get(name, {}), now, st["last"], ctx)
             except Exception:
-                log.exception("rule %s tick failed for vehicle %s", name, ctx.vehicle.vehicle_id)
+                log.exception("rule %s tick failed for vehicle %s", name, ctx.vehicle.vehicle_id,
+                              extra=_log_ids(ctx, name))
                 continue
             _store(rule_states, name, new)
             events.extend(emitted)
@@ -149,6 +150,11 @@ def _split_tacho(st: State,
         st["tacho_ts"] = newest
         st["tacho_keys"] = sorted(k for k in seen if float(k.split("|", 1)[0]) >= newest)
     return new, late
+
+
+def _log_ids(ctx: RuleContext, rule: str) -> dict[str, Any]:
+    """The ids a structured log line carries (keywatch.logs)."""
+    return {"vehicle_id": ctx.vehicle.vehicle_id, "plate": ctx.vehicle.plate, "rule": rule}
 
 
 def _zone_confirm(ctx: RuleContext) -> dict[int, float]:
