@@ -12,7 +12,7 @@ test:
 	.venv/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 faults: bootstrap
-	.venv/bin/python -m pytest -q -m slow tests/faults $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -q -m slow tests/faults tests/alerts/test_receiver_faults.py $(PYTEST_ARGS)
 
 lint: bootstrap
 	.venv/bin/ruff check keywatch ingest geo rules alerts dashboard registry tests bench

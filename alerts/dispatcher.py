@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from alerts import messages, queue
 from alerts.channels import DeliveryError, build_channels
@@ -30,6 +30,7 @@ from alerts.outbox import DONE_AT_COMMIT, NOTIFY_CHANNEL
 from alerts.overdue import raise_overdue
 from alerts.routing import Router
 from keywatch.db import make_sessionmaker, psycopg_url, transaction
+from keywatch.errors import database_unavailable
 from keywatch.settings import Settings
 from registry.lookup import load_districts
 
@@ -72,7 +73,8 @@ class Dispatcher:
                                             tz=self.tz)
             report.digests = flush_digests(session, now=now)
         for incident_id in report.escalated:
-            log.info("incident %s escalated to the supervisor", incident_id)
+            log.info("incident %s escalated to the supervisor", incident_id,
+                     extra={"incident_id": incident_id})
         while True:
             with transaction(self.sessions) as session:  # committed before any send
                 rows = queue.claim(session, now=now, limit=self.batch, policy=self.policy)
@@ -112,10 +114,10 @@ class Dispatcher:
         except DeliveryError as exc:
             level = logging.DEBUG if isinstance(exc, ChannelDisabled) else logging.WARNING
             log.log(level, "delivery %s (%s to %s) not made: %s", row.id, row.channel,
-                    row.recipient, exc)
+                    row.recipient, exc, extra=_context(row))
             return exc
         except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the rest
-            log.exception("delivery %s: unexpected error", row.id)
+            log.exception("delivery %s: unexpected error", row.id, extra=_context(row))
             return DeliveryError(f"internal error: {exc.__class__.__name__}: {exc}"[:300])
         return None
 
@@ -125,8 +127,11 @@ class Dispatcher:
                 with psycopg.connect(self.url, autocommit=True) as listen:
                     listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self._serve(listen)
-            except (OperationalError, psycopg.OperationalError) as exc:
-                log.error("dispatcher: database unavailable: %s", exc.__class__.__name__)
+            except (DBAPIError, psycopg.Error) as exc:  # read-only too: wait, don't die
+                if not database_unavailable(exc):
+                    raise
+                log.error("dispatcher: database unavailable: %s", str(exc).splitlines()[0][:300])
+                self.sessions.kw["bind"].dispose()  # a session stays read-only once connected so
                 self.stopping.wait(self.interval_s)
         self.close()
 
@@ -148,3 +153,9 @@ class Dispatcher:
         self.pool.shutdown(wait=True)
         for channel in self.channels.values():
             channel.close()
+
+
+def _context(row: Any) -> dict[str, Any]:
+    """A delivery's ids for structured logs (keywatch.logs)."""
+    return {"incident_id": row.incident_id, "delivery_id": row.id, "channel": row.channel,
+            "recipient": row.recipient}

@@ -9,6 +9,7 @@ the repeat in ``details.repeats`` — nobody is notified a second time.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from alerts.routing import Route, Router
 from registry.lookup import VehicleRecord
 from rules.types import SEVERITIES, RuleEvent
 
+log = logging.getLogger(__name__)
 _POINT = "CASE WHEN :lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END"
 _WORSE = """CASE WHEN array_position(CAST(:order AS text[]), severity)
                  < array_position(CAST(:order AS text[]), CAST(:severity AS text))
@@ -105,6 +107,11 @@ def _open(session: Session, vehicle: VehicleRecord, event: RuleEvent, fallback: 
     if not row.inserted:
         return None
     _record_opening(session, row.id, event, vehicle, route, router, params["now"])
+    # the caller's transaction commits it (a rolled-back batch is redone under a new id)
+    log.info("incident %s: %s (%s) for %s in district %s, officer %s", row.id, event.rule,
+             event.severity, vehicle.plate, route.district, route.officer,
+             extra={"incident_id": row.id, "vehicle_id": vehicle.vehicle_id,
+                    "plate": vehicle.plate, "rule": event.rule})
     return row.id
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -49,3 +51,40 @@ def scratch_settings(**overrides: object) -> Iterator[Settings]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def platform_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``keywatch`` subprocess on ``settings``' services. ``home``
+    must not be the project's .keywatch: its broker-account sync would rewrite the
+    demo broker's accounts from the scratch database."""
+    return {**os.environ, "KEYWATCH_DATABASE_URL": settings.database_url,
+            "KEYWATCH_MQTT_URL": settings.mqtt_url, "KEYWATCH_SECRET_KEY": settings.secret_key,
+            "KEYWATCH_HOME": str(home), "KEYWATCH_HTTP_PORT": str(settings.http_port),
+            "KEYWATCH_METRICS_PORT": "0", **extra}
+
+
+def start_keywatch(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``python -m keywatch ARGS…`` with its output in ``log`` (never an unread pipe)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "keywatch", *args], env=env,
+                                cwd=Path(__file__).resolve().parents[1], stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS), MB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

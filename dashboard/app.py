@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from dashboard import errors
 from dashboard.live import LiveHub
 from dashboard.routes import all_routers
-from keywatch.db import make_engine, make_sessionmaker
+from ingest.metrics import worker_health
+from keywatch.db import make_engine, make_sessionmaker, psycopg_url
 from keywatch.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -57,8 +59,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     def readyz() -> Response:
-        """Ready when both the database and the MQTT broker are reachable."""
-        checks = {"database": _check_database(engine), "broker": _check_broker(settings)}
+        """Ready when the database is reachable and writable, the MQTT broker reachable,
+        and (when this process runs the ingest part) every ingest worker is storing."""
+        checks = {"database": _check_database(settings.database_url),
+                  "broker": _check_broker(settings)}
+        ingest = worker_health(settings.ingest_stale_after, time.time())
+        if ingest is not None:
+            checks["ingest"] = ingest
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", **checks},
                             200 if ready else 503)
@@ -84,12 +91,21 @@ def _lazy_pipeline(settings: Settings, engine):  # type: ignore[no-untyped-def]
     return get
 
 
-def _check_database(engine) -> str:  # type: ignore[no-untyped-def]
+def _check_database(url: str) -> str:
+    """Reachable, and writable: not a standby, and new transactions not read-only. A
+    fresh session each time: a session keeps the ``default_transaction_read_only`` it
+    connected with, so a pooled one could answer for the past."""
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with psycopg.connect(psycopg_url(url), connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").fetchone()
+            standby, read_only = row or (None, None)
     except Exception as exc:  # noqa: BLE001 - report, don't raise
         return f"unreachable: {str(exc).splitlines()[0][:200]}"
+    if standby:
+        return "read-only: the server is a standby (in recovery)"
+    if read_only == "on":
+        return "read-only: transactions are read-only (default_transaction_read_only)"
     return "ok"
 
 

@@ -29,6 +29,11 @@ PASSWORD_FILE = "passwd"
 ACL_FILE = "acl"
 ACCOUNT_FILE = "service_account.json"
 _ITERATIONS = 101  # what mosquitto_passwd writes for its $7$ (PBKDF2-SHA512) hashes
+# the terminals the registry knows: their accounts here, their slots in ingest.slots
+_ACTIVE = "FROM vehicles WHERE status = 'active' AND device_id IS NOT NULL"
+ACTIVE_DEVICES_SQL = f"SELECT device_id {_ACTIVE} ORDER BY device_id"
+DEVICES_VERSION_SQL = (  # changes whenever the set of active devices does
+    f"SELECT md5(coalesce(string_agg(device_id, ',' ORDER BY device_id), '')) {_ACTIVE}")
 
 
 def service_account(directory: Path) -> tuple[str, str]:
@@ -94,12 +99,9 @@ def reload(directory: Path) -> bool:
 def sync_from_registry(session, directory: Path, *, secret_key: str) -> int:  # type: ignore[no-untyped-def]
     """Accounts for every active vehicle's terminal; rewrite and reload. Call after
     devices change (vehicle create/update/delete/import)."""
-    from sqlalchemy import select
+    from sqlalchemy import text
 
-    from registry.models import Vehicle
-
-    device_ids = session.scalars(select(Vehicle.device_id).where(
-        Vehicle.status == "active", Vehicle.device_id.is_not(None)).order_by(Vehicle.device_id))
+    device_ids = session.scalars(text(ACTIVE_DEVICES_SQL))
     count = write_files(directory, ((d, device_secret(secret_key, d)) for d in device_ids))
     if not reload(directory):
         log.info("broker not running: %s device accounts written for its next start", count)

@@ -9,6 +9,7 @@ vehicles that went quiet are ticked, each under its checkpoint's row lock
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -21,22 +22,29 @@ from registry.lookup import vehicles_for_devices
 QUIET_AFTER = timedelta(seconds=60)
 TICK_WINDOW = timedelta(hours=26)  # a vehicle silent for longer has nothing left to raise
 
-_CANDIDATES = text("""
+_CANDIDATES = """
 SELECT s.vehicle_id, v.device_id FROM vehicle_state s JOIN vehicles v ON v.id = s.vehicle_id
 WHERE s.last_ts BETWEEN :oldest AND :quiet AND v.status = 'active' AND v.device_id IS NOT NULL
+{only}
 ORDER BY s.vehicle_id
 FOR UPDATE OF s SKIP LOCKED
 LIMIT :limit
-""")
+"""
+_ALL = text(_CANDIDATES.format(only=""))
+_ONLY = text(_CANDIDATES.format(only="AND v.device_id = ANY(:devices)"))
 
 
-def tick_silent_vehicles(pipeline: Pipeline, now: datetime, limit: int = 20000) -> int:
-    """Run every rule's ``tick`` for quiet vehicles; returns incidents opened."""
+def tick_silent_vehicles(pipeline: Pipeline, now: datetime, limit: int = 20000,
+                         devices: Sequence[str] | None = None) -> int:
+    """Run every rule's ``tick`` for quiet vehicles (of ``devices`` only, when given: a
+    worker ticks the vehicles of its own slots, on their clock); returns incidents opened."""
     opened = 0
     with pipeline.factory() as session, session.begin():
         world = pipeline.world.refresh(session)
-        rows = session.execute(_CANDIDATES, {"oldest": now - TICK_WINDOW,
-                                             "quiet": now - QUIET_AFTER, "limit": limit}).all()
+        params = {"oldest": now - TICK_WINDOW, "quiet": now - QUIET_AFTER, "limit": limit}
+        if devices is not None:
+            params["devices"] = list(devices)
+        rows = session.execute(_ALL if devices is None else _ONLY, params).all()
         if not rows:
             return 0
         records = vehicles_for_devices(session, [device for _, device in rows])

@@ -1,4 +1,4 @@
-"""The only importer of paho: MQTT 5 consumer (manual PUBACK after commit) and publisher.
+"""The only importer of paho: MQTT 5 consumers (manual PUBACK after commit), publishers.
 
 Messages become frozen ``InboundMessage`` objects at once; nothing is raised
 into paho's network thread.
@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -20,6 +21,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.messages import TOPIC_FILTER, InboundMessage
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 14 * 86400  # a worker may be down for days without losing its queue
 RECEIVE_MAXIMUM = 10_000  # unacked in flight; a batch is acked only after its commit
+FILTERS_PER_PACKET = 500  # topic filters per SUBSCRIBE/UNSUBSCRIBE (~12 KB)
+TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with our id
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +66,77 @@ def _client(address: BrokerAddress, client_id: str, *, manual_ack: bool) -> paho
     return client
 
 
-class Consumer:
-    """Receives QoS 1 messages into a queue; ``ack`` sends PUBACKs in receipt order."""
+class Inbox:
+    """Received messages in arrival order, shared by all the sessions of one worker."""
 
-    def __init__(self, address: BrokerAddress, client_id: str, topic: str = TOPIC_FILTER,
-                 session_expiry_s: float = SESSION_EXPIRY_S) -> None:
-        self.topic = topic
-        self.session_expiry_s = int(session_expiry_s)
+    def __init__(self) -> None:
         self.queue: deque[InboundMessage] = deque()
         self.ready = threading.Condition()
+
+    def put(self, message: InboundMessage) -> None:
+        with self.ready:
+            self.queue.append(message)
+            self.ready.notify()
+
+    def take(self, max_items: int, max_wait_s: float,
+             boundary: Callable[[InboundMessage], bool] | None = None) -> list[InboundMessage]:
+        """Up to ``max_items``; waits at most ``max_wait_s`` after the first arrives.
+        A ``boundary`` message ends a batch: it comes alone, or not at all."""
+        with self.ready:
+            if not self.queue:
+                self.ready.wait(timeout=max_wait_s)
+            deadline = time.monotonic() + max_wait_s
+            while len(self.queue) < max_items and time.monotonic() < deadline:
+                self.ready.wait(timeout=max(0.0, deadline - time.monotonic()))
+            taken: list[InboundMessage] = []
+            while self.queue and len(taken) < max_items:
+                if boundary is not None and boundary(self.queue[0]):
+                    if not taken:
+                        taken.append(self.queue.popleft())
+                    break
+                taken.append(self.queue.popleft())
+            return taken
+
+    def purge(self, consumer: Consumer) -> int:
+        """Drop ``consumer``'s messages (the broker redelivers them to its next owner)."""
+        with self.ready:
+            kept = [m for m in self.queue if m.ack_token[0] is not consumer]
+            dropped = len(self.queue) - len(kept)
+            self.queue.clear()
+            self.queue.extend(kept)
+            return dropped
+
+
+class Consumer:
+    """One persistent session: QoS 1 messages into an inbox, PUBACKs sent by ``ack``.
+
+    ``topic`` is (re)subscribed on every connect; None leaves the session's
+    subscriptions to ``subscribe_many``. ``admit(consumer, message)`` runs in paho's
+    thread and returns what to queue (the message, another, or None when it handled
+    it); ``on_session(consumer, session_present)`` runs on each connect.
+    """
+
+    def __init__(self, address: BrokerAddress, client_id: str, topic: str | None = TOPIC_FILTER,
+                 session_expiry_s: float = SESSION_EXPIRY_S, *, inbox: Inbox | None = None,
+                 extra_topics: tuple[tuple[str, int], ...] = (),
+                 admit: Callable[[Consumer, InboundMessage], InboundMessage | None] | None = None,
+                 on_session: Callable[[Consumer, bool], None] | None = None) -> None:
+        self.topic = topic
+        self.extra_topics = extra_topics  # (filter, retain handling)
+        self.session_expiry_s = int(session_expiry_s)
+        self.inbox = inbox or Inbox()
+        self.queue, self.ready = self.inbox.queue, self.inbox.ready
+        self.admit, self.on_session = admit, on_session
         self.connected = threading.Event()
+        self.taken_over = False  # another client connected with our id: we stop, not fight
+        self.client_id = client_id
         self.client = _client(address, client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self.client.on_unsubscribe = self._on_suback
         self.address = address
+        self._acks = _Acks()
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -91,44 +151,140 @@ class Consumer:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        self.connected.clear()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if reason_code.is_failure:
-            log.error("MQTT connect refused: %s", reason_code)
+            log.error("MQTT connect of %s refused: %s", self.client_id, reason_code)
             return
-        client.subscribe(self.topic, qos=1)
+        if self.topic is not None:
+            client.subscribe([(self.topic, SubscribeOptions(qos=1))] + [
+                (topic, SubscribeOptions(qos=1, retainHandling=handling))
+                for topic, handling in self.extra_topics])
         self.connected.set()
-        log.info("MQTT connected to %s:%s (session present: %s)", self.address.host,
-                 self.address.port, flags.session_present)
+        if self.on_session is not None:
+            self.on_session(self, flags.session_present)
+        log.info("MQTT %s connected to %s:%s (session present: %s)", self.client_id,
+                 self.address.host, self.address.port, flags.session_present)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         self.connected.clear()
-        log.warning("MQTT disconnected: %s", reason_code)
+        if reason_code == TAKEN_OVER:
+            # reconnecting would take the session back, and so on: a ping-pong
+            self.taken_over = True
+            client.disconnect()
+        log.warning("MQTT %s disconnected: %s", self.client_id, reason_code)
 
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
         inbound = InboundMessage(topic=message.topic, payload=bytes(message.payload),
                                  received_at=datetime.now(UTC),
-                                 ack_token=(message.mid, message.qos))
-        with self.ready:
-            self.queue.append(inbound)
-            self.ready.notify()
+                                 ack_token=(self, message.mid, message.qos))
+        queued = inbound if self.admit is None else self.admit(self, inbound)
+        if queued is not None:
+            self.inbox.put(queued)
 
     def take(self, max_items: int, max_wait_s: float) -> list[InboundMessage]:
         """Up to ``max_items``; waits at most ``max_wait_s`` after the first arrives."""
-        with self.ready:
-            if not self.queue:
-                self.ready.wait(timeout=max_wait_s)
-            deadline = time.monotonic() + max_wait_s
-            while len(self.queue) < max_items and time.monotonic() < deadline:
-                self.ready.wait(timeout=max(0.0, deadline - time.monotonic()))
-            count = min(max_items, len(self.queue))
-            return [self.queue.popleft() for _ in range(count)]
+        return self.inbox.take(max_items, max_wait_s)
 
     def ack(self, messages: list[InboundMessage]) -> None:
-        for message in messages:
-            mid, qos = message.ack_token
-            if qos > 0:
-                self.client.ack(mid, qos)
+        ack_messages(messages)
+
+    def subscribe_many(self, filters: list[str], *, timeout_s: float = 30.0) -> None:
+        """QoS 1 subscriptions (no retained messages), many per SUBSCRIBE; returns after
+        every SUBACK, so messages published from now on reach this session."""
+        for start in range(0, len(filters), FILTERS_PER_PACKET):
+            chunk = filters[start:start + FILTERS_PER_PACKET]
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            self._acks.wait(self.client.subscribe([(f, options) for f in chunk]), timeout_s)
+
+    def unsubscribe_many(self, filters: list[str], *, timeout_s: float = 30.0) -> None:
+        for start in range(0, len(filters), FILTERS_PER_PACKET):
+            self._acks.wait(self.client.unsubscribe(filters[start:start + FILTERS_PER_PACKET]),
+                            timeout_s)
+
+    def publish_retained(self, topic: str, payload: bytes, *, timeout_s: float = 30.0) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            raise TimeoutError(f"no PUBACK for {topic} within {timeout_s:.0f} s")
+
+    def _on_suback(self, client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
+        self._acks.arrived(mid, [c for c in reason_codes if c.is_failure])
+
+
+def ack_messages(messages: list[InboundMessage]) -> None:
+    """PUBACK each message on the session it came from."""
+    for message in messages:
+        consumer, mid, qos = message.ack_token
+        if qos > 0:
+            consumer.client.ack(mid, qos)
+
+
+class _Acks:
+    """SUBACK/UNSUBACK waiting; the ack may beat the bookkeeping of its request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[int, list] = {}
+        self._waiting: dict[int, threading.Event] = {}
+
+    def arrived(self, mid: int, failures: list) -> None:
+        with self._lock:
+            self._done[mid] = failures
+            event = self._waiting.pop(mid, None)
+        if event is not None:
+            event.set()
+
+    def wait(self, sent: tuple, timeout_s: float) -> None:
+        rc, mid = sent
+        if rc != paho.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"MQTT (un)subscribe failed: {paho.error_string(rc)}")
+        event = threading.Event()
+        with self._lock:
+            if mid not in self._done:
+                self._waiting[mid] = event
+            else:
+                event.set()
+        if not event.wait(timeout_s):
+            with self._lock:
+                self._waiting.pop(mid, None)
+            raise TimeoutError(f"no (UN)SUBACK within {timeout_s:.0f} s")
+        with self._lock:
+            failures = self._done.pop(mid)
+        if failures:
+            raise ConnectionError(f"the broker refused a subscription: {failures[0]}")
+
+
+def read_retained(address: BrokerAddress, filters: list[str], timeout_s: float = 10.0
+                  ) -> dict[str, bytes]:
+    """The retained messages on ``filters`` now (a throwaway clean session)."""
+    marker = f"kw/v1/ingest/_marker/{uuid.uuid4().hex}"
+    found: dict[str, bytes] = {}
+    done = threading.Event()
+
+    def on_message(client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        if message.topic == marker:
+            done.set()  # the broker sent the retained ones first, in order
+        elif message.payload:
+            found[message.topic] = bytes(message.payload)
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
+        client.publish(marker, b"1", qos=1)
+
+    client = _client(address, f"kw-read-{uuid.uuid4().hex[:8]}", manual_ack=False)
+    client.on_message = on_message
+    client.on_subscribe = on_subscribe
+    client.connect(address.host, address.port, keepalive=30)
+    client.loop_start()
+    try:
+        client.subscribe([(f, 1) for f in [*filters, marker]])
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"retained messages on {filters} not read within {timeout_s} s")
+        return found
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 class Publisher:

@@ -5,32 +5,45 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from ingest import metrics
 from ingest.clock import tick_silent_vehicles
-from ingest.mqtt import Consumer
+from ingest.gaps import GapScanner
 from ingest.pipeline import Pipeline
 from ingest.retention import drop_expired
+from ingest.slots import IDLE_S, SETTLE_S, IngestGroup, event_time
+from keywatch.errors import database_read_only, database_unavailable
 
 log = logging.getLogger(__name__)
-IDLE_S = 5.0  # input dry this long: the worker has caught up with the broker
+_PARTITIONS_LOCK = zlib.crc32(b"keywatch:fix-partitions")
+
+
+def one_worker_at_a_time(session: Session) -> None:
+    """Several workers start together: partitions are created (and dropped) by one at a
+    time, until its commit; the others then find them there (no DuplicateTable)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PARTITIONS_LOCK})
 
 
 def ensure_partitions(pipeline: Pipeline, today: date, back_days: int, ahead_days: int) -> None:
     """Daily fix partitions covering every timestamp ingest can accept."""
     with pipeline.factory() as session, session.begin():
+        one_worker_at_a_time(session)
         for offset in range(-back_days, ahead_days + 1):
             session.execute(text("SELECT keywatch_ensure_fix_partition(:d)"),
                             {"d": today + timedelta(days=offset)})
 
 
 class IngestWorker:
-    def __init__(self, pipeline: Pipeline, consumer: Consumer, *, batch_size: int,
-                 batch_ms: int, max_age_days: int, retention_days: int = 90) -> None:
+    def __init__(self, pipeline: Pipeline, consumer: IngestGroup, *, batch_size: int,
+                 batch_ms: int, max_age_days: int, retention_days: int = 90,
+                 gaps: GapScanner | None = None, name: str = "ingest") -> None:
         self.pipeline = pipeline
         self.consumer = consumer
         self.batch_size = batch_size
@@ -43,10 +56,15 @@ class IngestWorker:
         self.tick_every_s = 10.0
         self._watermark: datetime | None = None  # newest fix time committed so far
         self._idle_since: float | None = None  # monotonic time input last ran dry
+        self._started = time.monotonic()
+        self.gaps = gaps  # the periodic sequence-gap scan (its own thread)
+        self.name = name  # its health samples (ingest.metrics, /readyz) carry this label
 
     def run(self) -> None:
         self.consumer.start()
+        metrics.INGEST_READY.labels(self.name).set(1)
         while not self.stopping.is_set():
+            metrics.INGEST_HEARTBEAT.labels(self.name).set_to_current_time()
             self._maintain()
             messages = self.consumer.take(self.batch_size, self.batch_wait_s)
             metrics.QUEUE_DEPTH.set(len(self.consumer.queue))
@@ -58,6 +76,7 @@ class IngestWorker:
                 self._process_until_committed(messages)
         self.consumer.stop()
         self.pipeline.close()
+        metrics.forget_worker(self.name)  # stopped on purpose: no longer a readiness concern
 
     def stop(self) -> None:
         self.stopping.set()
@@ -65,6 +84,9 @@ class IngestWorker:
             self.consumer.ready.notify_all()
 
     def _maintain(self) -> None:
+        # first: claiming sessions needs no writable database (advisory locks), and a
+        # worker that receives while the database refuses writes reports not-ready
+        self.consumer.maintain()  # claims and subscriptions (ingest.slots)
         today = datetime.now(UTC).date()
         if self._partitions_day != today:
             self._retry(lambda: ensure_partitions(self.pipeline, today, self.max_age_days + 1, 2))
@@ -72,22 +94,33 @@ class IngestWorker:
             self._partitions_day = today
         if time.monotonic() >= self._next_tick:
             self._next_tick = time.monotonic() + self.tick_every_s
-            now = self._tick_time()
-            self._retry(lambda: tick_silent_vehicles(self.pipeline, now))
+            self._tick()
+        if self.gaps is not None:
+            self.gaps.maybe_run()
 
-    def _tick_time(self) -> datetime:
+    def _tick(self) -> None:
+        """Only the vehicles of the sessions this worker owns, each on its own clock."""
+        wall = datetime.now(UTC)
+        for devices, clock in self.consumer.tick_scopes():
+            now = self._tick_time() if clock is None else clock.now(wall)
+            if now is not None:
+                self._retry(lambda d=devices, n=now: tick_silent_vehicles(self.pipeline, n,
+                                                                          devices=d))
+
+    def _tick_time(self) -> datetime | None:
         """The clock for "silent" rules: wall time once input has been dry for a while;
         while messages keep coming (e.g. draining a backlog after a restart) the newest
         fix time committed, so a vehicle whose next fixes are still queued is not
-        declared silent (event time, as when replaying at 100×)."""
-        wall = datetime.now(UTC)
-        idle = self._idle_since is not None and time.monotonic() - self._idle_since >= IDLE_S
-        if idle or self._watermark is None:
-            return wall
-        return min(wall, self._watermark)
+        declared silent (event time, as when replaying at 100×); None (no tick) while
+        busy with nothing committed yet (``ingest.slots.event_time``)."""
+        wall, now = datetime.now(UTC), time.monotonic()
+        idle = self._idle_since is not None and now - self._idle_since >= IDLE_S
+        unsettled = self._watermark is None and now - self._started >= SETTLE_S
+        return event_time(wall, self._watermark, idle or unsettled)
 
     def _apply_retention(self) -> None:
         with self.pipeline.factory() as session, session.begin():
+            one_worker_at_a_time(session)
             drop_expired(session, keep_days=self.retention_days, now=datetime.now(UTC))
 
     def _process_until_committed(self, messages: list) -> None:
@@ -111,6 +144,7 @@ class IngestWorker:
         if batch is None:
             return
         self.consumer.ack(messages)
+        self.consumer.committed(batch.fixes)
         if batch.fixes:
             newest = max(f.ts for group in batch.fixes.values() for f in group)
             if self._watermark is None or newest > self._watermark:
@@ -139,10 +173,19 @@ class IngestWorker:
         delay = 0.5
         while not self.stopping.is_set():
             try:
-                return action()
-            except (OperationalError, InterfaceError) as exc:
+                result = action()
+            except (DBAPIError, psycopg.Error) as exc:  # lost, down, disk full, read-only: wait
+                if not database_unavailable(exc):
+                    raise
+                metrics.INGEST_READY.labels(self.name).set(0)
+                if database_read_only(exc):
+                    # a session stays read-only once connected so: retry on fresh ones
+                    self.pipeline.factory.kw["bind"].dispose()
                 log.error("database unavailable, batch not acknowledged; retrying in %.1f s: %s",
                           delay, str(exc).splitlines()[0][:300])
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
+            else:
+                metrics.INGEST_READY.labels(self.name).set(1)
+                return result
         return None

@@ -3,24 +3,25 @@
 Only for the private Mosquitto under ``.keywatch/`` (an operator's own broker
 manages its own accounts): every ``every_s`` the active device ids are hashed
 and, when they changed, the password/ACL files are rewritten and Mosquitto
-reloaded (``ingest.broker_auth.sync_from_registry``).
+reloaded (``ingest.broker_auth.sync_from_registry``), and ``on_change`` hooks run
+(an ingest worker in the same process subscribes its slots to the new devices).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from ingest.broker_auth import sync_from_registry
+from ingest.broker_auth import DEVICES_VERSION_SQL, sync_from_registry
 from keywatch.db import make_engine, make_sessionmaker
 from keywatch.settings import Settings
 
 log = logging.getLogger(__name__)
-_DEVICES = text("SELECT md5(coalesce(string_agg(device_id, ',' ORDER BY device_id), '')) "
-                "FROM vehicles WHERE status = 'active' AND device_id IS NOT NULL")
+_DEVICES = text(DEVICES_VERSION_SQL)
 
 
 class BrokerAccounts:
@@ -31,6 +32,7 @@ class BrokerAccounts:
         self.every_s = every_s
         self.stopping = threading.Event()
         self._seen: str | None = None
+        self.on_change: list[Callable[[], None]] = []
 
     @property
     def applies(self) -> bool:
@@ -45,6 +47,8 @@ class BrokerAccounts:
             written = sync_from_registry(session, self.directory, secret_key=self.secret_key)
         self._seen = version
         log.info("broker accounts: %d terminals", written)
+        for hook in self.on_change:
+            hook()
         return written
 
     def run(self) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 
 from ingest.simulate import add_arguments as add_simulate_arguments
 from keywatch import commands
 from keywatch.errors import KeywatchError
+from keywatch.logs import setup_logging
 from keywatch.services import ServiceError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -71,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     add_simulate_arguments(sim)
     sim.set_defaults(handler=commands.simulate)
 
+    gaps = sub.add_parser("gaps", help="devices with missing fixes (holes in their seq numbers)")
+    gaps.add_argument("--since", default="1h",
+                      help="RFC 3339 time (no offset: KEYWATCH_TZ) or a duration ago (default 1h)")
+    gaps.add_argument("--until", default="", help="as --since (default now)")
+    gaps.add_argument("--modulus", type=int, default=None,
+                      help="the terminals' counter wraps at this value (e.g. 65536); "
+                           "default: a step back is a counter restart")
+    gaps.add_argument("--ranges", action="store_true", help="also list each gap's seq numbers")
+    gaps.set_defaults(handler=commands.gaps)
+
     jt808 = sub.add_parser("jt808", help="JT/T 808 tools")
     jt808.add_argument("action", choices=["decode"])
     jt808.add_argument("hex")
@@ -80,10 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(verbose=args.verbose)
     handler: Handler = args.handler
     try:
         code = handler(args)

@@ -157,3 +157,41 @@ def device_credentials(args: argparse.Namespace) -> int:
     print(f"password: {device_secret(settings.secret_key, device_id)}")
     print(f"publish:  kw/v1/dev/{device_id}/pos | tacho | jt808 (QoS 1)")
     return 0
+
+
+def gaps(args: argparse.Namespace) -> int:
+    """``keywatch gaps``: devices whose fix numbering (``seq``) has holes in a window."""
+    from datetime import UTC, datetime
+
+    from ingest.gaps import devices_with_gaps, find_gaps, parse_when
+    from keywatch.db import make_engine
+
+    settings = load_settings()
+    now = datetime.now(UTC)
+    try:
+        since = parse_when(args.since, now=now, tz=settings.zone)
+        until = parse_when(args.until, now=now, tz=settings.zone) if args.until else now
+        window = {"since": since, "until": until, "modulus": args.modulus}
+        with make_engine(settings.database_url).connect() as conn:
+            devices = devices_with_gaps(conn, **window)
+            holes = find_gaps(conn, **window) if args.ranges else []
+    except ValueError as exc:
+        print(f"keywatch: {exc}", file=sys.stderr)
+        return 2
+    span = f"{since.astimezone(settings.zone).isoformat()} .. " \
+           f"{until.astimezone(settings.zone).isoformat()}"
+    if not devices:
+        print(f"no sequence gaps {span}")
+        return 0
+    print(f"sequence gaps {span}")
+    print(f"{'device':32} {'plate':12} {'fixes':>8} {'missing':>8} {'gaps':>6} {'restarts':>8}")
+    for d in devices:
+        print(f"{d.device_id:32} {d.plate or '-':12} {d.fixes:>8} {d.missing:>8} {d.gaps:>6} "
+              f"{d.restarts:>8}")
+    for hole in holes:
+        print(f"  {hole.device_id}: seq {hole.after_seq} -> {hole.before_seq} "
+              f"({hole.missing} missing, {hole.after_ts.astimezone(settings.zone):%H:%M:%S}"
+              f" .. {hole.before_ts.astimezone(settings.zone):%H:%M:%S})")
+    print(f"{sum(d.missing for d in devices)} fixes missing from "
+          f"{sum(1 for d in devices if d.missing)} devices")
+    return 0

@@ -29,3 +29,27 @@ class Unauthorized(KeywatchError):
 
 class TooLarge(KeywatchError):
     """The upload or payload exceeds a limit named in the message (→ 413)."""
+
+
+READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: a standby, default_transaction_read_only
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot store anything right now — connection lost, server shutting
+    down, disk full (all OperationalError) or read-only (SQLSTATE 25006) — so the caller
+    waits and retries the same work; it never drops or acknowledges it. Other database
+    errors are about the data or the code and are not retried."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return database_read_only(exc)
+
+
+def database_read_only(exc: BaseException) -> bool:
+    """SQLSTATE 25006, raised through SQLAlchemy or straight from a psycopg cursor."""
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None) == READ_ONLY_SQLSTATE

@@ -60,6 +60,8 @@ def run_parts(settings: Settings, parts: list[str]) -> int:
     from keywatch.broker_sync import BrokerAccounts
 
     accounts = BrokerAccounts(settings)
+    if "ingest" in parts:
+        accounts.on_change.append(worker.consumer.registry_changed)
     if accounts.applies:  # the private broker: terminals' accounts follow the registry
         threads.append(threading.Thread(target=accounts.run, name="broker-accounts",
                                         daemon=True))
@@ -77,9 +79,10 @@ def run_parts(settings: Settings, parts: list[str]) -> int:
         import uvicorn
 
         from dashboard.app import create_app
+        from keywatch.logs import uvicorn_log_config
 
         uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                    log_level="info")
+                    log_level="info", log_config=uvicorn_log_config())
     else:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())

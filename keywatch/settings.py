@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -33,6 +33,14 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 DEV_SECRET = "dev-insecure-secret-change-me"
 _COMMON = {"env_prefix": "KEYWATCH_", "env_file": ".env", "extra": "ignore"}
+
+
+class LogSettings(BaseSettings):
+    """How a process logs (keywatch.logs): read before anything else is set up."""
+
+    model_config = SettingsConfigDict(**_COMMON)
+
+    log_format: Literal["text", "json"] = "text"  # json: one object a line, with context ids
 
 
 class Settings(BaseSettings):
@@ -81,7 +89,9 @@ class Settings(BaseSettings):
     sms_gateway_url: str = ""  # SMS channel off when empty; receives the template below
     sms_template: str = '{"to": "$phone", "text": "$text", "ref": "$delivery"}'
     sms_timeout: Duration = 5
-    delivery_max_attempts: int = 8  # then the delivery is 'failed'
+    # contract §6: retried until confirmed (0: no limit; backoff capped below); a
+    # permanent error (refused redirect, private address, no address) fails at once
+    delivery_max_attempts: int = 0
     delivery_backoff: Duration = 5  # first retry delay; doubles per attempt
     delivery_backoff_max: Duration = 1800
     delivery_lease: Duration = 60  # a 'sending' row older than this is re-sent (same key)
@@ -98,6 +108,18 @@ class Settings(BaseSettings):
     mqtt_tls_certfile: Path | None = None
     mqtt_tls_keyfile: Path | None = None
     mqtt_tls_cafile: Path | None = None  # set to require client certificates too
+    # --- reliability and observability (issue 9) ---
+    gap_scan_interval: Duration = 300  # per-device seq-gap scan window (ingest.gaps); 0: off
+    gap_scan_delay: Duration = 120  # a window is scanned once this old (late fixes fill gaps)
+    ingest_stale_after: Duration = 30  # /readyz: an ingest worker silent this long is stuck
+    # several ingest workers on one Mosquitto (ingest.slots, docs/scale.md): devices in this
+    # many slots, each a persistent session claimed by one worker; 0: one session (main)
+    ingest_slots: int = Field(default=0, ge=0, le=1024)
+    ingest_claim_every: Duration = 2  # how often a worker claims free or gives back slots
+    ingest_resync_every: Duration = 5  # how often slots follow the registry's devices
+    # the main session's filter; on an EMQX cluster a shared subscription, e.g.
+    # $share/ingest/kw/v1/dev/+/+ with one KEYWATCH_MQTT_CLIENT_ID per worker (docs/scale.md)
+    ingest_topic: str = "kw/v1/dev/+/+"
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

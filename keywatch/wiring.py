@@ -31,13 +31,23 @@ def build_pipeline(settings: Settings, engine: Engine | None = None) -> Pipeline
 
 
 def build_ingest_worker(settings: Settings, *, client_id: str | None = None):  # type: ignore[no-untyped-def]
-    from ingest.mqtt import BrokerAddress, Consumer
+    from ingest.gaps import GapScanner
+    from ingest.mqtt import BrokerAddress
+    from ingest.slots import IngestGroup
     from ingest.worker import IngestWorker
 
-    consumer = Consumer(BrokerAddress.parse(settings.mqtt_url),
-                        client_id or settings.mqtt_client_id,
-                        session_expiry_s=settings.mqtt_session_expiry)
-    return IngestWorker(build_pipeline(settings), consumer, batch_size=settings.batch_size,
+    consumer = IngestGroup(BrokerAddress.parse(settings.mqtt_url),
+                           client_id or settings.mqtt_client_id,
+                           database_url=settings.database_url, slots=settings.ingest_slots,
+                           topic=settings.ingest_topic,
+                           session_expiry_s=settings.mqtt_session_expiry,
+                           claim_every_s=settings.ingest_claim_every,
+                           resync_every_s=settings.ingest_resync_every)
+    pipeline = build_pipeline(settings)
+    gaps = GapScanner(pipeline.factory.kw["bind"], every_s=settings.gap_scan_interval,
+                      delay_s=settings.gap_scan_delay)
+    return IngestWorker(pipeline, consumer, batch_size=settings.batch_size,
                         batch_ms=settings.batch_ms,
                         max_age_days=int(settings.max_fix_age // 86400) + 1,
-                        retention_days=settings.retention_days)
+                        retention_days=settings.retention_days, gaps=gaps,
+                        name=client_id or settings.mqtt_client_id)

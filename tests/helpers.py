@@ -43,8 +43,8 @@ def running_worker(settings: Settings, client_id: str | None = None) -> Iterator
     worker = build_ingest_worker(settings, client_id=client_id or f"kw-test-{uuid.uuid4().hex[:8]}")
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    wait_for(worker.consumer.connected.is_set, 10, "the worker's MQTT connection")
-    try:
+    try:  # stopped even when it never connects: a leaked worker would eat later tests' fixes
+        wait_for(worker.consumer.connected.is_set, 10, "the worker's MQTT connection")
         yield worker
     finally:
         worker.stop()

@@ -42,6 +42,7 @@ class HttpReceiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    port: int = 0  # 0: any free port; kept after start, so a stopped receiver restarts on it
 
     def start(self) -> HttpReceiver:
         receiver = self
@@ -54,7 +55,8 @@ class HttpReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

@@ -12,8 +12,13 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from ingest.mqtt import Publisher
+from keywatch.db import make_sessionmaker, transaction
 from keywatch.settings import Settings
+from tests.city import OUTSIDE, make_city
+from tests.helpers import scalar, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,11 +53,16 @@ def part(settings: Settings, name: str, **extra: str) -> Iterator[subprocess.Pop
 
 
 def start_part(settings: Settings, name: str, **extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "keywatch", "run", "--only", name],
-        cwd=ROOT, env=part_env(settings, **extra),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    """Its log goes to ``{home}/logs/{name}.log`` (a pipe nobody reads could fill up
+    and block the part)."""
+    logs = Path(settings.home) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{name}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "keywatch", "run", "--only", name],
+            cwd=ROOT, env=part_env(settings, **extra),
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
 
 
 def speed_profile(n: int, step: int) -> float:
@@ -60,11 +70,30 @@ def speed_profile(n: int, step: int) -> float:
     return 75.0 if n % 10 == 0 and 10 <= step < 20 else 50.0
 
 
+def fleet_city(engine: Engine, prefix: str, devices: int) -> list[str]:
+    """The tiny city with school buses ``{prefix}-0000``… and a ``{prefix}-probe``."""
+    names = [f"{prefix}-{n:04d}" for n in range(devices)]
+    with transaction(make_sessionmaker(engine)) as session:
+        make_city(session, devices={name: "school_bus" for name in [*names, f"{prefix}-probe"]})
+    return names
+
+
+def probe(pub: Publisher, engine: Engine, start: datetime, device: str) -> None:
+    """Re-published until stored: proves the worker's persistent session exists."""
+    def stored() -> bool:
+        publish_fleet(pub, devices=[device], per_device=1, start=start,
+                      lat=OUTSIDE[0], lon=OUTSIDE[1], parked=True)
+        return scalar(engine, "SELECT count(*) FROM fixes WHERE device_id = :d", d=device) >= 1
+
+    wait_for(stored, 60, "the probe fix", poll_s=0.5)
+
+
 def publish_fleet(pub: Publisher, *, devices: list[str], per_device: int, start: datetime,
-                  lat: float, lon: float, parked: bool = False) -> int:
-    """Publish per_device fixes for each device, 10 s apart, moving east at ~50 km/h."""
+                  lat: float, lon: float, parked: bool = False, first_step: int = 0) -> int:
+    """Publish per_device fixes for each device, 10 s apart, moving east at ~50 km/h;
+    fix ``step`` has ``seq`` = step (steps from ``first_step``)."""
     infos = []
-    for step in range(per_device):
+    for step in range(first_step, first_step + per_device):
         ts = (start + timedelta(seconds=10 * step)).isoformat()
         for n, device in enumerate(devices):
             body = {"ts": ts, "lat": lat + n * 1e-4, "lon": lon + step * 1.5e-3,

@@ -7,38 +7,19 @@ from __future__ import annotations
 import signal
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from keywatch.db import make_sessionmaker, transaction
-from tests.city import OUTSIDE, make_city
-from tests.faults.support import part, publish_fleet, start_part
+from tests.city import OUTSIDE
+from tests.faults.support import fleet_city, part, probe, publish_fleet, start_part
 from tests.helpers import publisher, scalar, wait_for
 
 CLIENT = {"KEYWATCH_MQTT_CLIENT_ID": "kw-fault-restarts"}
 
 
-@pytest.fixture
-def services(private_services):  # type: ignore[no-untyped-def]
-    if private_services is None:
-        pytest.fail("restart tests need the private services (unset KEYWATCH_*_URL)")
-    return private_services
-
-
 def _city(engine, devices: int) -> list[str]:  # type: ignore[no-untyped-def]
-    names = [f"r-{n:04d}" for n in range(devices)]
-    with transaction(make_sessionmaker(engine)) as session:
-        make_city(session, devices={name: "school_bus" for name in [*names, "r-probe"]})
-    return names
+    return fleet_city(engine, "r", devices)
 
 
 def _probe(pub, engine, start: datetime) -> None:  # type: ignore[no-untyped-def]
-    """Re-published until stored: proves the worker's persistent session exists."""
-    def stored() -> bool:
-        publish_fleet(pub, devices=["r-probe"], per_device=1, start=start,
-                      lat=OUTSIDE[0], lon=OUTSIDE[1], parked=True)
-        return scalar(engine, "SELECT count(*) FROM fixes") >= 1
-
-    wait_for(stored, 60, "the probe fix", poll_s=0.5)
+    probe(pub, engine, start, "r-probe")
 
 
 def test_postgres_restart_mid_stream(clean_db, engine, settings, services):
