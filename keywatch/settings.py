@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     production: bool = False
     metric_crs: str = "EPSG:4549"  # CGCS2000 3-degree GK, CM 120E
     batch_size: int = 2000
-    batch_ms: int = 200
+    # a batch waits at most this long after its first message: bench/alert_latency at
+    # 5,000 fixes/s gives SSE p99 336 ms with 100, 817 ms with 200
+    batch_ms: int = 100
     ack_timeouts: str = "serious=10m,critical=10m"
     retention_days: int = 90
     tile_url: str = ""
