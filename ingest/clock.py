@@ -3,7 +3,9 @@
 The worker calls ``tick_silent_vehicles`` with an explicit ``now`` every few
 seconds, so replaying at 100× gives the same incidents as real time. Only
 vehicles that went quiet are ticked, each under its checkpoint's row lock
-(SKIP LOCKED: a vehicle being ingested right now is ticked next time).
+(SKIP LOCKED: a vehicle another tick holds is ticked next time); an ingest batch
+that read the checkpoint before the tick wrote it is redone on the ticked state
+(``store.save_states`` checks the version it read).
 """
 
 from __future__ import annotations

@@ -189,8 +189,9 @@ class StateCache:
     def committed(self, states: Iterable[Checkpoint]) -> None:
         if len(self._by_id) > self.max_entries:
             self._by_id.clear()
-        for c in states:
-            self._by_id[c.vehicle_id] = replace(c, dirty=False)
+        for c in states:  # the committed batch's own objects: nothing changes them now
+            c.dirty = False
+            self._by_id[c.vehicle_id] = c
 
     def forget(self, vehicle_ids: Iterable[int]) -> None:
         for vehicle_id in vehicle_ids:

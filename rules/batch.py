@@ -69,8 +69,7 @@ def build_batches(inputs: Sequence[VehicleInput]) -> list[Batch]:
     counts = np.fromiter((len(item.fixes) for item in inputs), np.intp, vehicles)
     cols = columns(received)
     vid = np.repeat(np.arange(vehicles), counts)
-    late: dict[int, list[Fix]] = {}
-    fixes, keep = _order(received, cols, vid, inputs, late)
+    fixes, keep, late = _order(received, cols, vid, inputs)
     if keep is not None:
         cols, vid = cols[keep], vid[keep]
         counts = np.bincount(vid, minlength=vehicles)
@@ -101,18 +100,16 @@ def build_batches(inputs: Sequence[VehicleInput]) -> list[Batch]:
     if n:
         top[filled] = np.maximum.reduceat(speed, starts[filled])
     # each fix's predecessor: the previous fix, or the last of earlier batches
-    first_ts = [item.prev.get("ts") for item in inputs]
     before_ts = np.empty(n)
     before_ts[1:] = ts[:-1]
     before_moving = np.empty(n, bool)
     before_moving[1:] = moving[:-1]
     if n:
         f_starts = starts[filled]
-        before_ts[f_starts] = [ts[s] if t is None else t
-                               for t, s in zip(np.asarray(first_ts, object)[filled].tolist(),
-                                               f_starts.tolist(), strict=True)]
-        before_moving[f_starts] = [bool(inputs[v].prev.get("moving", False))
-                                   for v in np.flatnonzero(filled).tolist()]
+        firsts = [inputs[v].prev for v in np.flatnonzero(filled).tolist()]
+        before_ts[f_starts] = [ts[s] if (t := prev.get("ts")) is None else t
+                               for prev, s in zip(firsts, f_starts.tolist(), strict=True)]
+        before_moving[f_starts] = [bool(prev.get("moving", False)) for prev in firsts]
     gaps = ts - before_ts
     sod = _local_sod(ts, inputs)
     out = []
@@ -130,25 +127,27 @@ def build_batches(inputs: Sequence[VehicleInput]) -> list[Batch]:
 
 
 def _order(received: list[Fix], cols: np.ndarray, vid: np.ndarray,
-           inputs: Sequence[VehicleInput], late: dict[int, list[Fix]]
-           ) -> tuple[list[Fix], np.ndarray | None]:
-    """The new fixes grouped by vehicle in time order, and which rows of ``cols``
-    they are (``None``: all of them, as they are -- the usual case)."""
+           inputs: Sequence[VehicleInput]
+           ) -> tuple[list[Fix], np.ndarray | None, dict[int, list[Fix]]]:
+    """The new fixes grouped by vehicle in time order, which rows of ``cols``
+    they are (``None``: all of them, as they are -- the usual case), and the late
+    fixes by vehicle."""
     ts = cols[:, 0]
     last_ts = np.array([item.prev.get("ts", -np.inf) for item in inputs])[vid]
     in_order = ts.size < 2 or bool(((vid[1:] > vid[:-1]) | (ts[1:] > ts[:-1])).all())
     if in_order and not (ts <= last_ts).any():
-        return received, None
+        return received, None, {}
     order = np.arange(ts.size) if in_order else np.lexsort((ts, vid))  # stable
     ts_o, vid_o, last_o = ts[order], vid[order], last_ts[order]
     dup = np.zeros(ts.size, bool)
     dup[1:] = (vid_o[1:] == vid_o[:-1]) & (ts_o[1:] == ts_o[:-1])  # the first one wins
     old = ts_o <= last_o
-    for i, v in zip(order[old & (ts_o < last_o) & ~dup].tolist(),
-                    vid_o[old & (ts_o < last_o) & ~dup].tolist(), strict=True):
+    is_late = old & (ts_o < last_o) & ~dup
+    late: dict[int, list[Fix]] = {}
+    for i, v in zip(order[is_late].tolist(), vid_o[is_late].tolist(), strict=True):
         late.setdefault(v, []).append(received[i])
     keep = order[~old & ~dup]
-    return [received[i] for i in keep.tolist()], keep
+    return [received[i] for i in keep.tolist()], keep, late
 
 
 def _per_fix(values: list[float], counts: np.ndarray) -> float | np.ndarray:
@@ -211,7 +210,6 @@ class Batch:
         self.n = len(fixes)
         self.ts, self.speed, self.lon, self.lat = ts, speed, lon, lat
         self.prev = prev
-        self.prev_ts: float | None = prev.get("ts")
         self.membership: Membership | None = None
         self.cache = cache  # arrays several rules share (gaps, driving credit)
         self.usable = usable  # accuracy within bounds, not a jump or flagged poor
