@@ -8,8 +8,7 @@ database's sessions (a session keeps the default it connected with); made writab
 without terminating anyone, so the worker must replace its read-only sessions itself.
 Twice: once the same worker resumes; once it is stopped while stuck and the next worker
 (same session) gets every fix it had received — proof that none was acknowledged. A full
-disk (SQLSTATE 53100, an OperationalError) takes the same path as a lost database, which
-tests/faults/test_service_restarts.py exercises.
+disk (SQLSTATE 53100) is tested the same way in tests/faults/test_full_disk.py.
 """
 
 from __future__ import annotations
