@@ -23,7 +23,7 @@ SEQ_GAP_SCANS = Counter("keywatch_seq_gap_scans_total", "Sequence-gap windows sc
 # health of the ingest workers in this process (dashboard /readyz, or this part's /metrics)
 INGEST_READY = Gauge("keywatch_ingest_ready",
                      "1 while the worker can store and acknowledge, 0 while its database "
-                     "is unavailable or read-only (nothing is acknowledged)", ["worker"])
+                     "is unavailable, read-only or full (nothing is acknowledged)", ["worker"])
 INGEST_HEARTBEAT = Gauge("keywatch_ingest_heartbeat_timestamp_seconds",
                          "When the worker last went round its loop (stale: stuck)", ["worker"])
 
@@ -35,7 +35,7 @@ def worker_health(stale_after_s: float, now: float) -> str | None:
     beats = {s.labels["worker"]: s.value for m in INGEST_HEARTBEAT.collect() for s in m.samples}
     if not beats:
         return None
-    problems = [f"{name}: database unavailable or read-only, not acknowledging"
+    problems = [f"{name}: database unavailable, read-only or full, not acknowledging"
                 for name, value in sorted(ready.items()) if not value]
     problems += [f"{name}: no heartbeat for {now - beat:.0f} s"
                  for name, beat in sorted(beats.items()) if now - beat > stale_after_s]
