@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, tzinfo
 from typing import Annotated
 
 import jwt
@@ -105,3 +106,8 @@ def parse_plate(value: str) -> str:
         return normalise_plate(value)
     except ValueError as exc:
         raise Invalid(f"plate {value!r}: {exc}") from exc
+
+
+def local_time(value: datetime, zone: tzinfo) -> datetime:
+    """A time from a query: one without an offset is local time (``KEYWATCH_TZ``)."""
+    return value if value.tzinfo else value.replace(tzinfo=zone)

@@ -8,7 +8,9 @@ transaction to ``database_scope`` of the caller.
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_
+from typing import TypeVar
+
+from sqlalchemy import Select, false, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from alerts.models import Incident
@@ -18,6 +20,13 @@ from registry.models import Company, Driver, Vehicle
 
 SEE_ALL = ("admin", "inspector")
 POLICE = ("admin", "supervisor", "officer", "inspector")
+
+SelectT = TypeVar("SelectT", bound=Select)
+
+
+def scoped(query: SelectT, visible: ColumnElement[bool] | None) -> SelectT:
+    """``query`` narrowed by one of the ``*_visible`` clauses below (None: sees all)."""
+    return query if visible is None else query.where(visible)
 
 
 def database_scope(user: Principal) -> str:

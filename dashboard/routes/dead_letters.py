@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from dashboard.deps import CurrentUser, SessionDep, require_roles
-from dashboard.routes.registry_api import BigId, Limit, Offset
+from dashboard.routes.registry_api import BigId, Limit, Offset, matching
 from ingest.dead_letters import replay as dead_letter_replay
 from ingest.models import DeadLetter
 
@@ -38,11 +38,8 @@ def list_dead_letters(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[DeadLetterOut]:
-    query = select(DeadLetter)
-    if reason:
-        query = query.where(DeadLetter.reason == reason)
-    if device_id:
-        query = query.where(DeadLetter.device_id == device_id)
+    query = matching(select(DeadLetter), (DeadLetter.reason, reason),
+                     (DeadLetter.device_id, device_id))
     if since:
         query = query.where(DeadLetter.received_at >= since)
     rows = session.scalars(query.order_by(DeadLetter.id.desc()).limit(limit).offset(offset))

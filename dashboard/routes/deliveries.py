@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 
 from alerts.models import Delivery, DeliveryAttempt, DeliveryTarget, Incident
 from dashboard.deps import CurrentUser, SessionDep, require_roles
-from dashboard.routes.registry_api import BigId, Limit, Offset
-from dashboard.scope import incidents_visible
-from keywatch.errors import NotFound
+from dashboard.routes.registry_api import BigId, Limit, Offset, found
+from dashboard.scope import incidents_visible, scoped
 
 router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"],
                    dependencies=[require_roles("admin", "supervisor")])
@@ -55,8 +54,7 @@ class TargetOut(BaseModel):
 
 def _scoped(user: CurrentUser):  # type: ignore[no-untyped-def]
     query = select(Delivery).join(Incident, Incident.id == Delivery.incident_id)
-    visible = incidents_visible(user)
-    return query if visible is None else query.where(visible)
+    return scoped(query, incidents_visible(user))
 
 
 def _out(row: Delivery) -> DeliveryOut:
@@ -104,9 +102,8 @@ def delivery_stats(session: SessionDep) -> dict[str, dict[str, int]]:
 
 @router.get("/{delivery_id}", response_model=DeliveryOut)
 def get_delivery(delivery_id: BigId, session: SessionDep, user: CurrentUser) -> DeliveryOut:
-    row = session.scalar(_scoped(user).where(Delivery.id == delivery_id))
-    if row is None:
-        raise NotFound(f"delivery {delivery_id} not found")
+    row = found(session.scalar(_scoped(user).where(Delivery.id == delivery_id)),
+                f"delivery {delivery_id}")
     out = _out(row)
     out.history = [AttemptOut(at=a.at, ok=a.ok, error=a.error) for a in session.scalars(
         select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == row.id)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import text
 
-from dashboard.deps import CurrentUser, SessionDep, SettingsDep
+from dashboard.deps import CurrentUser, SessionDep, SettingsDep, local_time
 from dashboard.routes.vehicles import visible_vehicle
 from keywatch.errors import Invalid
 
@@ -99,7 +99,7 @@ def export_track(plate: str, start: datetime, end: datetime, session: SessionDep
                  format: Annotated[str, Query(pattern="^(gpx|geojson|csv)$")] = "geojson",
                  ) -> Response:
     vehicle, _ = visible_vehicle(session, user, plate)
-    start, end = (t if t.tzinfo else t.replace(tzinfo=settings.zone) for t in (start, end))
+    start, end = (local_time(t, settings.zone) for t in (start, end))
     if end <= start:
         raise Invalid("end must be after start")
     if end - start > MAX_SPAN:

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from alerts import lifecycle
 from alerts.models import Incident
-from dashboard.deps import CurrentUser, SessionDep, SettingsDep, parse_plate
-from dashboard.routes.registry_api import BigId, Limit, Offset
-from dashboard.scope import incidents_visible, may_act_on_incident
-from keywatch.errors import Forbidden, NotFound
+from dashboard.deps import CurrentUser, SessionDep, SettingsDep, local_time, parse_plate
+from dashboard.routes.registry_api import BigId, Limit, Offset, found, matching
+from dashboard.scope import incidents_visible, may_act_on_incident, scoped
+from keywatch.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -71,36 +71,20 @@ def list_incidents(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[IncidentOut]:
-    query = select(Incident)
-    visible = incidents_visible(user)
-    if visible is not None:
-        query = query.where(visible)
-    if rule:
-        query = query.where(Incident.rule == rule)
-    if plate:
-        query = query.where(Incident.plate == parse_plate(plate))
-    if district:
-        query = query.where(Incident.district == district)
-    if status:
-        query = query.where(Incident.status == status)
+    query = matching(scoped(select(Incident), incidents_visible(user)),
+                     (Incident.rule, rule),
+                     (Incident.plate, parse_plate(plate) if plate else None),
+                     (Incident.district, district), (Incident.status, status))
     if since:
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=settings.zone)
-        query = query.where(Incident.started_at >= since)
+        query = query.where(Incident.started_at >= local_time(since, settings.zone))
     query = query.order_by(Incident.started_at.desc(), Incident.id.desc())
     rows = session.scalars(query.limit(limit).offset(offset))
     return [incident_out(i, settings.zone) for i in rows]
 
 
 def _visible_incident(session: SessionDep, user: CurrentUser, incident_id: int) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    visible = incidents_visible(user)
-    if visible is not None:
-        query = query.where(visible)
-    incident = session.scalar(query)
-    if incident is None:
-        raise NotFound(f"incident {incident_id} not found")
-    return incident
+    query = scoped(select(Incident).where(Incident.id == incident_id), incidents_visible(user))
+    return found(session.scalar(query), f"incident {incident_id}")
 
 
 @router.get("/{incident_id}", response_model=IncidentOut)

@@ -28,7 +28,7 @@ from dashboard.routes.registry_api import (
     read_upload,
     sort_help,
 )
-from dashboard.scope import inspections_visible
+from dashboard.scope import inspections_visible, scoped
 from registry import inspections
 from registry.models import Inspection, Vehicle
 
@@ -94,8 +94,7 @@ def _out(i: Inspection, v: Vehicle, tz: Any) -> InspectionOut:
 
 
 def _scoped(query: Any, user: CurrentUser) -> Any:
-    scope = inspections_visible(user)
-    return query.where(scope) if scope is not None else query
+    return scoped(query, inspections_visible(user))
 
 
 @router.post("", response_model=UploadReport, responses=UPLOAD_ERRORS,

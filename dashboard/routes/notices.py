@@ -11,10 +11,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from alerts.models import Incident, Notice
-from dashboard.deps import CurrentUser, SessionDep, SettingsDep, parse_plate
-from dashboard.routes.registry_api import BigId, Limit, Offset
-from dashboard.scope import incidents_visible
-from keywatch.errors import NotFound
+from dashboard.deps import CurrentUser, SessionDep, SettingsDep, local_time, parse_plate
+from dashboard.routes.registry_api import BigId, Limit, Offset, found, matching
+from dashboard.scope import incidents_visible, scoped
 
 router = APIRouter(prefix="/api/v1/notices", tags=["notices"])
 
@@ -51,8 +50,7 @@ def _out(notice: Notice, tz: Any) -> NoticeOut:
 
 def _visible(user: CurrentUser):  # type: ignore[no-untyped-def]
     query = select(Notice).join(Incident, Incident.id == Notice.incident_id)
-    visible = incidents_visible(user)
-    return query if visible is None else query.where(visible)
+    return scoped(query, incidents_visible(user))
 
 
 @router.get("", response_model=list[NoticeOut])
@@ -63,17 +61,10 @@ def list_notices(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[NoticeOut]:
-    query = _visible(user)
-    if company:
-        query = query.where(Notice.company == company)
-    if plate:
-        query = query.where(Notice.plate == parse_plate(plate))
-    if rule:
-        query = query.where(Notice.rule == rule)
+    query = matching(_visible(user), (Notice.company, company),
+                     (Notice.plate, parse_plate(plate) if plate else None), (Notice.rule, rule))
     if since:
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=settings.zone)
-        query = query.where(Notice.occurred_at >= since)
+        query = query.where(Notice.occurred_at >= local_time(since, settings.zone))
     rows = session.scalars(query.order_by(Notice.id.desc()).limit(limit).offset(offset))
     return [_out(n, settings.zone) for n in rows]
 
@@ -82,6 +73,4 @@ def list_notices(
 def get_notice(notice_id: BigId, session: SessionDep, user: CurrentUser,
                settings: SettingsDep) -> NoticeOut:
     notice = session.scalar(_visible(user).where(Notice.id == notice_id))
-    if notice is None:
-        raise NotFound(f"notice {notice_id} not found")
-    return _out(notice, settings.zone)
+    return _out(found(notice, f"notice {notice_id}"), settings.zone)

@@ -20,7 +20,7 @@ from dashboard.deps import CurrentUser, SessionDep, SettingsDep
 from dashboard.livemap import BAR, render_map
 from dashboard.routes.places import districts_geojson, geofences_geojson
 from dashboard.routes.vehicles import visible_vehicle
-from dashboard.scope import incidents_visible, vehicles_visible
+from dashboard.scope import incidents_visible, scoped, vehicles_visible
 from dashboard.security import COOKIE, REFRESH_COOKIE, read_token
 from ingest.models import VehicleState
 from registry.models import Company, Driver, Inspection, Vehicle
@@ -93,9 +93,7 @@ def map_snapshot(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
         .join(VehicleState, VehicleState.vehicle_id == Vehicle.id)
         .where(Vehicle.status == "active", VehicleState.lat.is_not(None))
     )
-    visible = vehicles_visible(user)
-    if visible is not None:
-        query = query.where(visible)
+    query = scoped(query, vehicles_visible(user))
     rows = [
         [plate, cls, company, district, lat, lon, speed, heading, ign,
          int(ts) if ts is not None else None]
@@ -114,9 +112,7 @@ def vehicle_card(plate: str, session: SessionDep, user: CurrentUser,
     company = session.get(Company, vehicle.company_code) if vehicle.company_code else None
     incidents = select(Incident).where(Incident.vehicle_id == vehicle.id,
                                        Incident.status != "resolved")
-    visible = incidents_visible(user)
-    if visible is not None:
-        incidents = incidents.where(visible)
+    incidents = scoped(incidents, incidents_visible(user))
     month = datetime.now(settings.zone).strftime("%Y-%m")
     inspection = session.scalar(select(Inspection).where(
         Inspection.vehicle_id == vehicle.id, Inspection.month == month,

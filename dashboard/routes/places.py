@@ -25,11 +25,13 @@ from dashboard.routes.registry_api import (
     Offset,
     Removed,
     committing,
+    found,
     page,
+    refuse_existing,
+    same_key,
     sort_help,
 )
 from dashboard.scope import vehicles_visible
-from keywatch.errors import Conflict, Invalid, NotFound
 from registry.lookup import geofence_feature
 from registry.models import District, Geofence, Vehicle
 from registry.places import (
@@ -104,18 +106,15 @@ def list_districts(session: SessionDep, user: CurrentUser, response: Response,
 
 @router.get("/districts/{code}", response_model=Feature, responses=ERRORS, tags=["districts"])
 def get_district(code: str, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    district = session.get(District, code)
-    if district is None:
-        raise NotFound(f"district {code} not found")
-    return district_feature(district)
+    return district_feature(found(session.get(District, code), f"district {code}"))
 
 
 @router.post("/districts", response_model=Feature, status_code=201, responses=WRITE_ERRORS,
              dependencies=[AdminOnly], tags=["districts"])
 def create_district(record: DistrictIn, session: SessionDep) -> dict[str, Any]:
     """Create a district (admin): a valid WGS-84 Polygon/MultiPolygon and its officers."""
-    if session.get(District, record.code) is not None:
-        raise Conflict(f"code: district {record.code} already exists; PUT to change it")
+    refuse_existing(session.get(District, record.code),
+                    f"code: district {record.code} already exists; PUT to change it")
     with committing(session):
         district = save_district(session, record)
     return district_feature(district)
@@ -124,10 +123,9 @@ def create_district(record: DistrictIn, session: SessionDep) -> dict[str, Any]:
 @router.put("/districts/{code}", response_model=Feature, responses=WRITE_ERRORS,
             dependencies=[AdminOnly], tags=["districts"])
 def replace_district(code: str, record: DistrictIn, session: SessionDep) -> dict[str, Any]:
-    if record.code != code:
-        raise Invalid(f"code: the body's code {record.code} differs from the path's {code}")
-    if session.get(District, code) is None:
-        raise NotFound(f"district {code} not found")
+    same_key(record.code, code,
+             f"code: the body's code {record.code} differs from the path's {code}")
+    found(session.get(District, code), f"district {code}")
     with committing(session):
         district = save_district(session, record)
     return district_feature(district)
@@ -137,9 +135,7 @@ def replace_district(code: str, record: DistrictIn, session: SessionDep) -> dict
                dependencies=[AdminOnly], tags=["districts"])
 def delete_district(code: str, session: SessionDep) -> Removed:
     """Delete a district (admin); 409 when vehicles, incidents or fixes refer to it."""
-    district = session.get(District, code)
-    if district is None:
-        raise NotFound(f"district {code} not found")
+    district = found(session.get(District, code), f"district {code}")
     with committing(session):
         remove_district(session, district)
     return Removed(result="deleted")
@@ -179,10 +175,7 @@ def list_geofences(session: SessionDep, user: CurrentUser, response: Response,
 
 
 def _fence(session: SessionDep, fence_id: int) -> Geofence:
-    fence = session.get(Geofence, fence_id)
-    if fence is None:
-        raise NotFound(f"geofence {fence_id} not found")
-    return fence
+    return found(session.get(Geofence, fence_id), f"geofence {fence_id}")
 
 
 @router.get("/geofences/{fence_id}", response_model=Feature, responses=ERRORS,

@@ -1,14 +1,15 @@
-"""What the registry's resources share: paging and sorting (``X-Total-Count``), the
-write guard, delete results, uploads with a size limit, and the documented errors.
+"""What the API's resources share: filters, paging and sorting (``X-Total-Count``),
+get-or-404, the write guard and the checks of a single-record write, delete results,
+uploads with a size limit, and the documented errors.
 
-No ``router`` here: this module is a helper of the registry route modules.
+No ``router`` here: this module is a helper of the route modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from annotated_types import Interval
 from fastapi import Query, Response, UploadFile
@@ -18,7 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dashboard.deps import require_roles
-from keywatch.errors import Conflict, Invalid, TooLarge
+from dashboard.scope import SelectT
+from keywatch.errors import Conflict, Invalid, NotFound, TooLarge
+from registry.checks import Problem, raise_first
+
+Row = TypeVar("Row")
+Record = TypeVar("Record")
 
 
 class ErrorOut(BaseModel):
@@ -80,6 +86,22 @@ BigId = Annotated[int, Interval(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
 IntId = Annotated[int, Interval(ge=-(2**31), le=2**31 - 1)]
 
 
+def matching(query: SelectT, *filters: tuple[Any, Any]) -> SelectT:
+    """``query`` where each column equals its value; a filter the request left out (None,
+    or an empty string) narrows nothing, while ``False`` does."""
+    for column, value in filters:
+        if value is not None and value != "":
+            query = query.where(column == value)
+    return query
+
+
+def found(row: Row | None, what: str) -> Row:
+    """``row``, or a 404 "``what`` not found" (e.g. ``company QD-01``, as the path wrote it)."""
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
 def sort_help(fields: dict[str, Any], default: str) -> Any:
     return Query(default, description="sort by a field, '-' for descending; one of "
                  + ", ".join(sorted(fields)), pattern=r"^-?[a-z_]+$")
@@ -112,6 +134,37 @@ def committing(session: Session) -> Iterator[None]:
     except Exception:
         session.rollback()
         raise
+
+
+def refuse_existing(row: object | None, message: str) -> None:
+    """A POST creates: a 409 with ``message`` when the record's key is taken."""
+    if row is not None:
+        raise Conflict(message)
+
+
+def same_key(body: str, path: str, message: str) -> None:
+    """A PUT replaces the record its path names: a 422 with ``message`` when the body's
+    key names another."""
+    if body != path:
+        raise Invalid(message)
+
+
+def store(session: Session, record: Record,
+          check: Callable[[Session, Sequence[Record]], list[Problem]],
+          upsert: Callable[[Session, Sequence[Record]], object]) -> None:
+    """One record written as an import writes its rows: ``check`` against the database
+    (422, or 409 for a conflict), then ``upsert`` and commit."""
+    raise_first(check(session, [record]))
+    with committing(session):
+        upsert(session, [record])
+
+
+def removed(session: Session, remove: Callable[[Session, Row], str], row: Row) -> Removed:
+    """``remove`` the row and commit: ``deleted``, or ``deactivated`` when history
+    refers to it."""
+    with committing(session):
+        result = remove(session, row)
+    return Removed(result=result)
 
 
 async def read_upload(file: UploadFile, max_bytes: int) -> bytes:

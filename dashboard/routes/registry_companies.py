@@ -20,14 +20,18 @@ from dashboard.routes.registry_api import (
     Limit,
     Offset,
     Removed,
-    committing,
+    found,
+    matching,
     page,
+    refuse_existing,
+    removed,
+    same_key,
     sort_help,
+    store,
 )
-from dashboard.scope import companies_visible
-from keywatch.errors import Conflict, Invalid, NotFound
+from dashboard.scope import companies_visible, scoped
 from registry import people
-from registry.checks import check_companies, raise_first
+from registry.checks import check_companies
 from registry.models import Company
 from registry.schemas import CompanyIn, CompanyKind
 
@@ -59,12 +63,8 @@ def _out(c: Company) -> CompanyOut:
 
 
 def _visible(session: SessionDep, user: CurrentUser, code: str) -> Company:
-    query = select(Company).where(Company.code == code)
-    scope = companies_visible(user)
-    company = session.scalar(query.where(scope) if scope is not None else query)
-    if company is None:
-        raise NotFound(f"company {code} not found")
-    return company
+    query = scoped(select(Company).where(Company.code == code), companies_visible(user))
+    return found(session.scalar(query), f"company {code}")
 
 
 @router.get("", response_model=list[CompanyOut], responses=ERRORS)
@@ -74,14 +74,8 @@ def list_companies(session: SessionDep, user: CurrentUser, response: Response,
                    sort: str = sort_help(SORTABLE, "code"), limit: Limit = 100,
                    offset: Offset = 0) -> list[CompanyOut]:
     """Companies (a company account: its own), filtered, sorted, paged (``X-Total-Count``)."""
-    query = select(Company)
-    scope = companies_visible(user)
-    if scope is not None:
-        query = query.where(scope)
-    if kind:
-        query = query.where(Company.kind == kind)
-    if active is not None:
-        query = query.where(Company.active == active)
+    query = matching(scoped(select(Company), companies_visible(user)),
+                     (Company.kind, kind), (Company.active, active))
     if q:
         query = query.where(Company.code.icontains(q, autoescape=True)
                             | Company.name.icontains(q, autoescape=True))
@@ -96,9 +90,7 @@ def get_company(code: str, session: SessionDep, user: CurrentUser) -> CompanyOut
 
 
 def _save(session: SessionDep, record: CompanyIn) -> CompanyOut:
-    raise_first(check_companies(session, [record]))
-    with committing(session):
-        people.upsert_companies(session, [record])
+    store(session, record, check_companies, people.upsert_companies)
     return _out(session.get(Company, record.code, populate_existing=True))
 
 
@@ -106,8 +98,8 @@ def _save(session: SessionDep, record: CompanyIn) -> CompanyOut:
              dependencies=[AdminOnly])
 def create_company(record: CompanyIn, session: SessionDep) -> CompanyOut:
     """Register a company (admin); 409 if the code or credit code is taken."""
-    if session.get(Company, record.code) is not None:
-        raise Conflict(f"code: company {record.code} already exists; PUT to change it")
+    refuse_existing(session.get(Company, record.code),
+                    f"code: company {record.code} already exists; PUT to change it")
     return _save(session, record)
 
 
@@ -116,10 +108,9 @@ def create_company(record: CompanyIn, session: SessionDep) -> CompanyOut:
 def replace_company(code: str, record: CompanyIn, session: SessionDep) -> CompanyOut:
     """Replace a company's record (admin); an omitted webhook_secret keeps the old one.
     Reactivates a deactivated company."""
-    if record.code != code:
-        raise Invalid(f"code: the body's code {record.code} differs from the path's {code}")
-    if session.get(Company, code) is None:
-        raise NotFound(f"company {code} not found")
+    same_key(record.code, code,
+             f"code: the body's code {record.code} differs from the path's {code}")
+    found(session.get(Company, code), f"company {code}")
     return _save(session, record)
 
 
@@ -128,9 +119,5 @@ def replace_company(code: str, record: CompanyIn, session: SessionDep) -> Compan
 def delete_company(code: str, session: SessionDep) -> Removed:
     """Delete a company (admin); one with vehicles, drivers, accounts or incidents is
     deactivated instead."""
-    company = session.get(Company, code)
-    if company is None:
-        raise NotFound(f"company {code} not found")
-    with committing(session):
-        result = people.remove_company(session, company)
-    return Removed(result=result)
+    company = found(session.get(Company, code), f"company {code}")
+    return removed(session, people.remove_company, company)

@@ -20,14 +20,19 @@ from dashboard.routes.registry_api import (
     Limit,
     Offset,
     Removed,
-    committing,
+    found,
+    matching,
     page,
+    refuse_existing,
+    removed,
+    same_key,
     sort_help,
+    store,
 )
-from dashboard.scope import drivers_visible
-from keywatch.errors import Conflict, Invalid, NotFound
+from dashboard.scope import drivers_visible, scoped
+from keywatch.errors import Invalid
 from registry import people
-from registry.checks import check_drivers, raise_first
+from registry.checks import check_drivers
 from registry.models import Driver
 from registry.schemas import DriverIn
 from registry.validation import validate_resident_id
@@ -75,12 +80,9 @@ def _licence(value: str) -> str:
 
 
 def _visible(session: SessionDep, user: CurrentUser, licence_no: str) -> Driver:
-    query = select(Driver).where(Driver.licence_no == _licence(licence_no))
-    scope = drivers_visible(user)
-    driver = session.scalar(query.where(scope) if scope is not None else query)
-    if driver is None:
-        raise NotFound(f"driver {licence_no} not found")
-    return driver
+    query = scoped(select(Driver).where(Driver.licence_no == _licence(licence_no)),
+                   drivers_visible(user))
+    return found(session.scalar(query), f"driver {licence_no}")
 
 
 @router.get("", response_model=list[DriverOut], responses=ERRORS)
@@ -90,14 +92,8 @@ def list_drivers(session: SessionDep, user: CurrentUser, settings: SettingsDep,
                  sort: str = sort_help(SORTABLE, "licence_no"), limit: Limit = 100,
                  offset: Offset = 0) -> list[DriverOut]:
     """Drivers (a company account: its own), filtered, sorted, paged (``X-Total-Count``)."""
-    query = select(Driver)
-    scope = drivers_visible(user)
-    if scope is not None:
-        query = query.where(scope)
-    if company:
-        query = query.where(Driver.company_code == company)
-    if active is not None:
-        query = query.where(Driver.active == active)
+    query = matching(scoped(select(Driver), drivers_visible(user)),
+                     (Driver.company_code, company), (Driver.active, active))
     if q:
         query = query.where(Driver.name.contains(q, autoescape=True))
     today = datetime.now(settings.zone).date()
@@ -113,9 +109,7 @@ def get_driver(licence_no: str, session: SessionDep, user: CurrentUser,
 
 
 def _save(session: SessionDep, record: DriverIn, settings: SettingsDep) -> DriverOut:
-    raise_first(check_drivers(session, [record]))
-    with committing(session):
-        people.upsert_drivers(session, [record])
+    store(session, record, check_drivers, people.upsert_drivers)
     driver = session.get(Driver, record.licence_no, populate_existing=True)
     return _out(driver, datetime.now(settings.zone).date())
 
@@ -124,8 +118,8 @@ def _save(session: SessionDep, record: DriverIn, settings: SettingsDep) -> Drive
              dependencies=[AdminOnly])
 def create_driver(record: DriverIn, session: SessionDep, settings: SettingsDep) -> DriverOut:
     """Register a driver (admin); 409 if the licence number exists."""
-    if session.get(Driver, record.licence_no) is not None:
-        raise Conflict(f"licence_no: driver {record.licence_no} already exists")
+    refuse_existing(session.get(Driver, record.licence_no),
+                    f"licence_no: driver {record.licence_no} already exists")
     return _save(session, record, settings)
 
 
@@ -134,10 +128,9 @@ def create_driver(record: DriverIn, session: SessionDep, settings: SettingsDep) 
 def replace_driver(licence_no: str, record: DriverIn, session: SessionDep,
                    settings: SettingsDep) -> DriverOut:
     """Replace a driver's record (admin); reactivates a deactivated driver."""
-    if record.licence_no != _licence(licence_no):
-        raise Invalid("licence_no: the body's licence number differs from the path's")
-    if session.get(Driver, record.licence_no) is None:
-        raise NotFound(f"driver {licence_no} not found")
+    same_key(record.licence_no, _licence(licence_no),
+             "licence_no: the body's licence number differs from the path's")
+    found(session.get(Driver, record.licence_no), f"driver {licence_no}")
     return _save(session, record, settings)
 
 
@@ -145,9 +138,5 @@ def replace_driver(licence_no: str, record: DriverIn, session: SessionDep,
                dependencies=[AdminOnly])
 def delete_driver(licence_no: str, session: SessionDep) -> Removed:
     """Delete a driver (admin); one named by vehicles or tachograph events is deactivated."""
-    driver = session.get(Driver, _licence(licence_no))
-    if driver is None:
-        raise NotFound(f"driver {licence_no} not found")
-    with committing(session):
-        result = people.remove_driver(session, driver)
-    return Removed(result=result)
+    driver = found(session.get(Driver, _licence(licence_no)), f"driver {licence_no}")
+    return removed(session, people.remove_driver, driver)

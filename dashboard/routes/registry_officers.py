@@ -20,11 +20,16 @@ from dashboard.routes.registry_api import (
     Offset,
     Removed,
     committing,
+    found,
+    matching,
     page,
+    refuse_existing,
+    removed,
+    same_key,
     sort_help,
 )
 from dashboard.scope import sees_police_directory
-from keywatch.errors import Conflict, Forbidden, Invalid, NotFound
+from keywatch.errors import Forbidden
 from registry import people
 from registry.models import Officer, OfficerDistrict
 from registry.schemas import OfficerIn, OfficerRole
@@ -73,11 +78,7 @@ def list_officers(session: SessionDep, response: Response, role: OfficerRole | N
                   sort: str = sort_help(SORTABLE, "badge"), limit: Limit = 100,
                   offset: Offset = 0) -> list[OfficerOut]:
     """Officers, filtered, sorted, paged (``X-Total-Count``)."""
-    query = select(Officer)
-    if role:
-        query = query.where(Officer.role == role)
-    if active is not None:
-        query = query.where(Officer.active == active)
+    query = matching(select(Officer), (Officer.role, role), (Officer.active, active))
     if district:
         query = query.where(Officer.badge.in_(
             select(OfficerDistrict.badge).where(OfficerDistrict.district == district)))
@@ -91,10 +92,7 @@ def list_officers(session: SessionDep, response: Response, role: OfficerRole | N
 
 @router.get("/{badge}", response_model=OfficerOut, responses=ERRORS, dependencies=[Police])
 def get_officer(badge: str, session: SessionDep) -> OfficerOut:
-    officer = session.get(Officer, badge)
-    if officer is None:
-        raise NotFound(f"officer {badge} not found")
-    return _out(session, [officer])[0]
+    return _out(session, [found(session.get(Officer, badge), f"officer {badge}")])[0]
 
 
 def _save(session: SessionDep, record: OfficerIn) -> OfficerOut:
@@ -107,8 +105,8 @@ def _save(session: SessionDep, record: OfficerIn) -> OfficerOut:
              dependencies=[AdminOnly])
 def create_officer(record: OfficerIn, session: SessionDep) -> OfficerOut:
     """Register an officer (admin); 409 if the badge exists."""
-    if session.get(Officer, record.badge) is not None:
-        raise Conflict(f"badge: officer {record.badge} already exists; PUT to change it")
+    refuse_existing(session.get(Officer, record.badge),
+                    f"badge: officer {record.badge} already exists; PUT to change it")
     return _save(session, record)
 
 
@@ -116,10 +114,9 @@ def create_officer(record: OfficerIn, session: SessionDep) -> OfficerOut:
             dependencies=[AdminOnly])
 def replace_officer(badge: str, record: OfficerIn, session: SessionDep) -> OfficerOut:
     """Replace an officer's record and districts (admin); reactivates a deactivated one."""
-    if record.badge != badge:
-        raise Invalid(f"badge: the body's badge {record.badge} differs from the path's {badge}")
-    if session.get(Officer, badge) is None:
-        raise NotFound(f"officer {badge} not found")
+    same_key(record.badge, badge,
+             f"badge: the body's badge {record.badge} differs from the path's {badge}")
+    found(session.get(Officer, badge), f"officer {badge}")
     return _save(session, record)
 
 
@@ -128,9 +125,5 @@ def replace_officer(badge: str, record: OfficerIn, session: SessionDep) -> Offic
 def delete_officer(badge: str, session: SessionDep) -> Removed:
     """Delete an officer (admin): 409 while responsible for a district; deactivated when
     vehicles, accounts or incidents name them."""
-    officer = session.get(Officer, badge)
-    if officer is None:
-        raise NotFound(f"officer {badge} not found")
-    with committing(session):
-        result = people.remove_officer(session, officer)
-    return Removed(result=result)
+    officer = found(session.get(Officer, badge), f"officer {badge}")
+    return removed(session, people.remove_officer, officer)

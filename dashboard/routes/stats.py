@@ -17,7 +17,7 @@ from sqlalchemy import Date, and_, cast, func, literal, select
 from alerts.models import Incident
 from dashboard.deps import CurrentUser, SessionDep, SettingsDep
 from dashboard.routes.exports import neutralise
-from dashboard.scope import incidents_visible, vehicles_visible
+from dashboard.scope import incidents_visible, scoped, vehicles_visible
 from keywatch.errors import Invalid
 from registry.models import Company, Inspection, Vehicle
 
@@ -44,8 +44,7 @@ def _window(start: date | None, end: date | None, settings: SettingsDep
 
 def _scoped(query: Any, user: CurrentUser, since: datetime, until: datetime) -> Any:
     query = query.where(Incident.started_at >= since, Incident.started_at < until)
-    visible = incidents_visible(user)
-    return query.where(visible) if visible is not None else query
+    return scoped(query, incidents_visible(user))
 
 
 def daily(session: SessionDep, user: CurrentUser, settings: SettingsDep, start: date | None,
@@ -102,9 +101,7 @@ def inspection_completion(session: SessionDep, user: CurrentUser, settings: Sett
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     trucks = select(Vehicle.id).where(Vehicle.vehicle_class == "muck_truck",
                                       Vehicle.status == "active")
-    visible = vehicles_visible(user)
-    if visible is not None:
-        trucks = trucks.where(visible)
+    trucks = scoped(trucks, vehicles_visible(user))
     total = session.scalar(select(func.count()).select_from(trucks.subquery())) or 0
     done = dict(session.execute(
         select(Inspection.month, func.count(func.distinct(Inspection.vehicle_id)))

@@ -4,28 +4,33 @@ with latest positions; admin writes; the track of one vehicle."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
-from dashboard.deps import CurrentUser, SessionDep, SettingsDep, parse_plate
+from dashboard.deps import CurrentUser, SessionDep, SettingsDep, local_time, parse_plate
 from dashboard.routes.registry_api import (
     ERRORS,
     WRITE_ERRORS,
     AdminOnly,
     Offset,
     Removed,
-    committing,
+    found,
     page,
+    refuse_existing,
+    removed,
+    same_key,
     sort_help,
+    store,
 )
-from dashboard.scope import vehicles_visible
+from dashboard.scope import scoped, vehicles_visible
 from ingest.models import VehicleState
-from keywatch.errors import Conflict, Invalid, NotFound
+from keywatch.errors import Invalid
 from registry import fleet
-from registry.checks import check_vehicles, raise_first
+from registry.checks import check_vehicles
 from registry.models import Vehicle
 from registry.schemas import VehicleClass, VehicleIn, VehicleStatus
 
@@ -80,8 +85,7 @@ def _out(vehicle: Vehicle, state: VehicleState | None, tz: Any,
 def _query(user: CurrentUser):  # type: ignore[no-untyped-def]
     query = select(Vehicle, VehicleState).outerjoin(
         VehicleState, VehicleState.vehicle_id == Vehicle.id)
-    visible = vehicles_visible(user)
-    return query.where(visible) if visible is not None else query
+    return scoped(query, vehicles_visible(user))
 
 
 @router.get("", response_model=list[VehicleOut], responses=ERRORS)
@@ -117,9 +121,7 @@ def list_vehicles(
 
 def visible_vehicle(session: SessionDep, user: CurrentUser, plate: str) -> tuple:
     row = session.execute(_query(user).where(Vehicle.plate == parse_plate(plate))).first()
-    if row is None:
-        raise NotFound(f"vehicle {plate} not found")
-    return row
+    return found(row, f"vehicle {plate}")
 
 
 def _detail(session: SessionDep, vehicle: Vehicle, state: Any, tz: Any) -> VehicleOut:
@@ -135,9 +137,7 @@ def get_vehicle(plate: str, session: SessionDep, user: CurrentUser,
 
 
 def _save(session: SessionDep, record: VehicleIn, settings: SettingsDep) -> VehicleOut:
-    raise_first(check_vehicles(session, [record]))
-    with committing(session):
-        fleet.upsert_vehicles(session, [record], now=datetime.now(UTC))
+    store(session, record, check_vehicles, partial(fleet.upsert_vehicles, now=datetime.now(UTC)))
     vehicle = session.scalar(select(Vehicle).where(Vehicle.plate == record.plate))
     return _detail(session, vehicle, session.get(VehicleState, vehicle.id), settings.zone)
 
@@ -146,8 +146,8 @@ def _save(session: SessionDep, record: VehicleIn, settings: SettingsDep) -> Vehi
              dependencies=[AdminOnly])
 def create_vehicle(record: VehicleIn, session: SessionDep, settings: SettingsDep) -> VehicleOut:
     """Register a vehicle (admin). 409 if the plate exists or its terminal is in use."""
-    if session.scalar(select(Vehicle.id).where(Vehicle.plate == record.plate)):
-        raise Conflict(f"plate: vehicle {record.plate} already exists; PUT to change it")
+    refuse_existing(session.scalar(select(Vehicle.id).where(Vehicle.plate == record.plate)),
+                    f"plate: vehicle {record.plate} already exists; PUT to change it")
     return _save(session, record, settings)
 
 
@@ -158,10 +158,9 @@ def replace_vehicle(plate: str, record: VehicleIn, session: SessionDep,
     """Replace a vehicle's registration (admin). Re-binding its terminal keeps the old
     binding's history: past fixes stay with the vehicle that sent them."""
     plate = parse_plate(plate)
-    if record.plate != plate:
-        raise Invalid(f"plate: the body's plate {record.plate} differs from the path's {plate}")
-    if not session.scalar(select(Vehicle.id).where(Vehicle.plate == plate)):
-        raise NotFound(f"vehicle {plate} not found")
+    same_key(record.plate, plate,
+             f"plate: the body's plate {record.plate} differs from the path's {plate}")
+    found(session.scalar(select(Vehicle.id).where(Vehicle.plate == plate)), f"vehicle {plate}")
     return _save(session, record, settings)
 
 
@@ -170,12 +169,9 @@ def replace_vehicle(plate: str, record: VehicleIn, session: SessionDep,
 def delete_vehicle(plate: str, session: SessionDep) -> Removed:
     """Delete a vehicle (admin); one with fixes, incidents or inspections is suspended
     and its terminal unbound instead."""
-    vehicle = session.scalar(select(Vehicle).where(Vehicle.plate == parse_plate(plate)))
-    if vehicle is None:
-        raise NotFound(f"vehicle {plate} not found")
-    with committing(session):
-        result = fleet.remove_vehicle(session, vehicle, now=datetime.now(UTC))
-    return Removed(result=result)
+    vehicle = found(session.scalar(select(Vehicle).where(Vehicle.plate == parse_plate(plate))),
+                    f"vehicle {plate}")
+    return removed(session, partial(fleet.remove_vehicle, now=datetime.now(UTC)), vehicle)
 
 
 @router.get("/{plate}/track", responses=ERRORS)
@@ -183,7 +179,7 @@ def get_track(plate: str, start: datetime, end: datetime, session: SessionDep,
               user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
     """The vehicle's fixes in [start, end] as a GeoJSON FeatureCollection of points."""
     vehicle, _ = visible_vehicle(session, user, plate)
-    start, end = (t if t.tzinfo else t.replace(tzinfo=settings.zone) for t in (start, end))
+    start, end = (local_time(t, settings.zone) for t in (start, end))
     if end <= start:
         raise Invalid("end must be after start")
     if end - start > timedelta(days=7):
