@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy.orm import Session
 
 from alerts.models import Incident, IncidentTransition
-from alerts.outbox import notify, officer_deliveries
+from alerts.outbox import officer_deliveries, pending
 from keywatch.errors import Conflict, Invalid
 from registry.models import Officer
 
@@ -29,8 +29,9 @@ def reassign(session: Session, incident: Incident, *, officer: str, actor: str, 
         note=f"assigned from {previous or '-'} to {officer}" + (f": {note}" if note else "")))
     incident.officer, incident.updated_at = officer, now
     session.flush()
-    officer_deliveries(session, incident_id=incident.id, purpose="assignment",
-                       recipients=[("officer", officer)], severity=incident.severity,
-                       local=now.astimezone(tz), now=now)
-    notify(session, incident.id)
+    with pending(session) as queue:
+        officer_deliveries(queue, incident_id=incident.id, purpose="assignment",
+                           recipients=[("officer", officer)], severity=incident.severity,
+                           local=now.astimezone(tz), now=now)
+        queue.notify(incident.id)
     return incident

@@ -14,7 +14,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from alerts.models import Delivery, Incident, IncidentTransition
-from alerts.outbox import notify, officer_deliveries
+from alerts.outbox import officer_deliveries, pending
 
 
 def escalate_due(session: Session, *, now: datetime, timeouts_s: Mapping[str, float],
@@ -42,11 +42,12 @@ def _escalate(session: Session, incident: Incident, *, now: datetime, timeout: f
                                    note=f"not acknowledged within {timeout:.0f} s"))
     incident.status, incident.escalated_at, incident.updated_at = "escalated", now, now
     session.flush()
-    if incident.supervisor and not _already_told(session, incident):
-        officer_deliveries(session, incident_id=incident.id, purpose="escalation",
-                           recipients=[("supervisor", incident.supervisor)],
-                           severity=incident.severity, local=now.astimezone(tz), now=now)
-    notify(session, incident.id)
+    with pending(session) as queue:
+        if incident.supervisor and not _already_told(session, incident):
+            officer_deliveries(queue, incident_id=incident.id, purpose="escalation",
+                               recipients=[("supervisor", incident.supervisor)],
+                               severity=incident.severity, local=now.astimezone(tz), now=now)
+        queue.notify(incident.id)
 
 
 def _already_told(session: Session, incident: Incident) -> bool:

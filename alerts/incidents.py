@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from alerts.notices import notice_body, write_notice
-from alerts.outbox import enqueue_for_incident
+from alerts.outbox import Pending, enqueue_for_incident, pending
 from alerts.routing import Route, Router
 from registry.lookup import VehicleRecord
 from rules.types import SEVERITIES, RuleEvent
@@ -51,6 +51,9 @@ WHERE vehicle_id = :vehicle_id AND rule = :rule AND episode_key = :key AND ended
 RETURNING id
 """)
 
+_TRANSITION = text("INSERT INTO incident_transitions (incident_id, at, actor, from_status,"
+                   " to_status) VALUES (:id, :now, 'system', NULL, 'open')")
+
 # Only when no episode is open (the unique index allows one open per key).
 _REOPEN_SQL = text(f"""
 UPDATE incidents SET severity = {_WORSE},
@@ -68,8 +71,18 @@ RETURNING id
 
 
 def apply_events(session: Session, *, vehicle: VehicleRecord, events: Sequence[RuleEvent],
-                 district: str | None, router: Router, now: datetime) -> list[int]:
-    """Write incidents for one vehicle's events; returns ids of incidents opened."""
+                 district: str | None, router: Router, now: datetime,
+                 queue: Pending | None = None) -> list[int]:
+    """Write incidents for one vehicle's events; returns ids of incidents opened.
+
+    What nothing reads back in the transaction (updates of open episodes,
+    transitions, notices, deliveries, NOTIFYs) goes into ``queue``, which the
+    caller flushes before its commit -- one per batch, for many vehicles; without
+    one, it is flushed here."""
+    if queue is None:
+        with pending(session) as own:
+            return apply_events(session, vehicle=vehicle, events=events, district=district,
+                                router=router, now=now, queue=own)
     opened: list[int] = []
     for event in events:
         params = {
@@ -78,18 +91,21 @@ def apply_events(session: Session, *, vehicle: VehicleRecord, events: Sequence[R
             "lon": event.lon, "lat": event.lat, "order": list(SEVERITIES),
             "details": json.dumps(event.details, ensure_ascii=False, default=str),
         }
+        episode = (vehicle.vehicle_id, event.rule, event.key)
         if event.action in ("open", "instant"):
-            incident_id = _open(session, vehicle, event, district, router, params)
+            # reads the episode's incidents: its queued updates (a close) go first
+            queue.flush_for(episode)
+            incident_id = _open(session, vehicle, event, district, router, params, queue)
             if incident_id is not None:
                 opened.append(incident_id)
         else:
             params["close"] = event.action == "close"
-            session.execute(_UPDATE_SQL, params)
+            queue.add(_UPDATE_SQL, params, key=episode)
     return opened
 
 
 def _open(session: Session, vehicle: VehicleRecord, event: RuleEvent, fallback: str | None,
-          router: Router, params: dict) -> int | None:
+          router: Router, params: dict, queue: Pending) -> int | None:
     """The new incident's id, or None when an open or recent one absorbed the event."""
     from datetime import timedelta
 
@@ -98,7 +114,7 @@ def _open(session: Session, vehicle: VehicleRecord, event: RuleEvent, fallback: 
     if session.execute(_REOPEN_SQL, params).first() is not None:
         return None
     route = router.route(_district_of(router, event, fallback), vehicle, session=session,
-                         at=event.ts)
+                         at=event.ts, rosters=queue.cached(("rosters",), dict))
     params.update(plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
                   device_id=vehicle.device_id, company=vehicle.company, district=route.district,
                   officer=route.officer, supervisor=route.supervisor,
@@ -106,7 +122,7 @@ def _open(session: Session, vehicle: VehicleRecord, event: RuleEvent, fallback: 
     row = session.execute(_OPEN_SQL, params).one()
     if not row.inserted:
         return None
-    _record_opening(session, row.id, event, vehicle, route, router, params["now"])
+    _record_opening(queue, row.id, event, vehicle, route, router, params["now"])
     # the caller's transaction commits it (a rolled-back batch is redone under a new id)
     log.info("incident %s: %s (%s) for %s in district %s, officer %s", row.id, event.rule,
              event.severity, vehicle.plate, route.district, route.officer,
@@ -122,19 +138,15 @@ def _district_of(router: Router, event: RuleEvent, fallback: str | None) -> str 
     return found or fallback
 
 
-def _record_opening(session: Session, incident_id: int, event: RuleEvent,
+def _record_opening(queue: Pending, incident_id: int, event: RuleEvent,
                     vehicle: VehicleRecord, route: Route, router: Router,
                     now: datetime) -> None:
-    session.execute(
-        text("INSERT INTO incident_transitions (incident_id, at, actor, from_status, to_status)"
-             " VALUES (:id, :now, 'system', NULL, 'open')"),
-        {"id": incident_id, "now": now},
-    )
+    queue.add(_TRANSITION, {"id": incident_id, "now": now})
     if vehicle.company:
-        write_notice(session, company=vehicle.company, body=notice_body(
+        write_notice(queue, company=vehicle.company, body=notice_body(
             incident_id=incident_id, plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
             rule=event.rule, severity=event.severity, at=event.ts, district=route.district,
             district_name=route.district_name, lon=event.lon, lat=event.lat,
             details=dict(event.details), tz=router.tz))
-    enqueue_for_incident(session, incident_id=incident_id, severity=event.severity, route=route,
+    enqueue_for_incident(queue, incident_id=incident_id, severity=event.severity, route=route,
                          company=vehicle.company, local=event.ts.astimezone(router.tz), now=now)

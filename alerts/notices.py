@@ -7,9 +7,9 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from alerts import zh
+from alerts.outbox import Pending
 
 _INSERT = text("""
 INSERT INTO notices (incident_id, company, plate, rule, severity, occurred_at, district, title,
@@ -48,11 +48,11 @@ def notice_text(body: dict[str, Any]) -> tuple[str, str]:
     return title, text_
 
 
-def write_notice(session: Session, *, company: str, body: dict[str, Any]) -> None:
+def write_notice(pending: Pending, *, company: str, body: dict[str, Any]) -> None:
     import json
 
     title, text_ = notice_text(body)
-    session.execute(_INSERT, {
+    pending.add(_INSERT, {
         "incident_id": body["incident_id"], "company": company, "plate": body["plate"],
         "rule": body["rule"], "severity": body["severity"],
         "occurred_at": datetime.fromisoformat(body["occurred_at"]),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from alerts.incidents import apply_events
 from alerts.models import Incident
+from alerts.outbox import Pending, pending
 from alerts.routing import Router
 from registry.inspections import deadline, missing_query, parse_month
 from registry.lookup import VehicleRecord
@@ -36,18 +37,24 @@ def raise_overdue(session: Session, *, month: str, now: datetime, router: Router
                              Incident.episode_key == month)
     query = missing_query(month).where(~already)
     opened: list[int] = []
-    for vehicle in session.scalars(query.order_by(Vehicle.plate)):
-        record = VehicleRecord(
-            vehicle_id=vehicle.id, plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
-            device_id=cast(str, vehicle.device_id), company=vehicle.company_code,
-            home_district=vehicle.home_district, officer=vehicle.officer_badge,
-            granted=frozenset())
-        lon, lat = _home_point(router, vehicle.home_district)
-        event = RuleEvent(rule=RULE, action="instant", ts=due, severity="warning", key=month,
-                          lon=lon, lat=lat, details={"month": month, "deadline": due.isoformat()})
-        opened += apply_events(session, vehicle=record, events=[event],
-                               district=vehicle.home_district, router=router, now=now)
+    with pending(session) as queue:
+        for vehicle in session.scalars(query.order_by(Vehicle.plate)).all():
+            opened += _raise_for(session, vehicle, router, month, due, now, queue)
     return opened
+
+
+def _raise_for(session: Session, vehicle: Vehicle, router: Router, month: str, due: datetime,
+               now: datetime, queue: Pending) -> list[int]:
+    record = VehicleRecord(
+        vehicle_id=vehicle.id, plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
+        device_id=cast(str, vehicle.device_id), company=vehicle.company_code,
+        home_district=vehicle.home_district, officer=vehicle.officer_badge,
+        granted=frozenset())
+    lon, lat = _home_point(router, vehicle.home_district)
+    event = RuleEvent(rule=RULE, action="instant", ts=due, severity="warning", key=month,
+                      lon=lon, lat=lat, details={"month": month, "deadline": due.isoformat()})
+    return apply_events(session, vehicle=record, events=[event],
+                        district=vehicle.home_district, router=router, now=now, queue=queue)
 
 
 def _home_point(router: Router, district: str | None) -> tuple[float | None, float | None]:

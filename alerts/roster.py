@@ -44,9 +44,15 @@ def on_duty(roster: list[dict[str, Any]] | None, local: datetime) -> bool:
     return False
 
 
-def on_duty_officer(session: Session, *, district: str, local: datetime) -> str | None:
-    """The first (by badge) officer of ``district`` whose roster covers ``local``."""
-    for badge, roster in session.execute(_CANDIDATES, {"district": district}):
+def on_duty_officer(session: Session, *, district: str, local: datetime,
+                    cache: dict[str, list] | None = None) -> str | None:
+    """The first (by badge) officer of ``district`` whose roster covers ``local``;
+    ``cache`` keeps each district's candidates for the rest of the transaction."""
+    if cache is None:
+        cache = {}
+    if district not in cache:
+        cache[district] = session.execute(_CANDIDATES, {"district": district}).all()
+    for badge, roster in cache[district]:
         if on_duty(roster, local):
             return badge
     return None

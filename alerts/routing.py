@@ -52,7 +52,8 @@ class Router:
         return self.index.lookup(lon, lat)
 
     def route(self, district: str | None, vehicle: VehicleRecord, *,
-              session: Session | None = None, at: datetime | None = None) -> Route:
+              session: Session | None = None, at: datetime | None = None,
+              rosters: dict[str, list] | None = None) -> Route:
         code = district if district in self.districts else vehicle.home_district
         record = self.districts.get(code) if code else None
         if record is None:
@@ -60,5 +61,5 @@ class Router:
         officer = record.officer or vehicle.officer
         if session is not None and at is not None:
             officer = on_duty_officer(session, district=record.code,
-                                      local=at.astimezone(self.tz)) or officer
+                                      local=at.astimezone(self.tz), cache=rosters) or officer
         return Route(record.code, officer, record.supervisor, vehicle.officer, record.name)

@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 
 from alerts.incidents import apply_events
+from alerts.outbox import Pending, pending
 from ingest import store
 from ingest.pipeline import Pipeline
+from ingest.world import World
 from registry.lookup import vehicles_for_devices
 
 QUIET_AFTER = timedelta(seconds=60)
@@ -51,16 +53,24 @@ def tick_silent_vehicles(pipeline: Pipeline, now: datetime, limit: int = 20000,
             return 0
         records = vehicles_for_devices(session, [device for _, device in rows])
         states = store.lock_states(session, [vehicle_id for vehicle_id, _ in rows])
-        for record in records.values():
-            state = states[record.vehicle_id]
-            before = json.dumps(state.rules, sort_keys=True)
-            rules_state, events = pipeline.engine.tick(
-                dict(state.rules or {}), now, pipeline.context_for(record, world))
-            if json.dumps(rules_state, sort_keys=True) != before:
-                state.rules, state.dirty = rules_state, True
-            if events:
-                opened += len(apply_events(session, vehicle=record, events=events,
-                                           district=state.district, router=world.router,
-                                           now=now))
+        with pending(session) as queue:
+            opened += _tick_each(pipeline, world, records, states, now, queue)
         store.save_states(session, states.values())
+    return opened
+
+
+def _tick_each(pipeline: Pipeline, world: World, records: dict, states: dict, now: datetime,
+               queue: Pending) -> int:
+    opened = 0
+    for record in records.values():
+        state = states[record.vehicle_id]
+        before = json.dumps(state.rules, sort_keys=True)
+        rules_state, events = pipeline.engine.tick(
+            dict(state.rules or {}), now, pipeline.context_for(record, world))
+        if json.dumps(rules_state, sort_keys=True) != before:
+            state.rules, state.dirty = rules_state, True
+        if events:
+            opened += len(apply_events(queue.session, vehicle=record, events=events,
+                                       district=state.district, router=world.router,
+                                       now=now, queue=queue))
     return opened

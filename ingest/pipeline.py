@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.incidents import apply_events
+from alerts.outbox import pending
 from ingest import enrich, store
 from ingest.decode import Limits, decode_batch
 from ingest.messages import Decoded, InboundMessage, Rejection
@@ -143,13 +144,14 @@ def run_rules(pipeline: Pipeline, batch: Batch) -> None:
 def record(pipeline: Pipeline, batch: Batch) -> None:
     """Incidents and outbox rows, then the checkpoint of each vehicle."""
     records = {v.vehicle_id: v for v in batch.vehicles.values()}
-    for vehicle_id, events in batch.events.items():
-        if events:
-            fixes = batch.fixes.get(vehicle_id)
-            district = fixes[-1].district if fixes else None
-            batch.incidents_opened += apply_events(
-                batch.session, vehicle=records[vehicle_id], events=events,
-                district=district, router=batch.world.router, now=batch.now)
+    with pending(batch.session) as queue:  # the batch's outbox writes, sent together
+        for vehicle_id, events in batch.events.items():
+            if events:
+                fixes = batch.fixes.get(vehicle_id)
+                district = fixes[-1].district if fixes else None
+                batch.incidents_opened += apply_events(
+                    batch.session, vehicle=records[vehicle_id], events=events,
+                    district=district, router=batch.world.router, now=batch.now, queue=queue)
     for vehicle_id, fixes in batch.fixes.items():
         _checkpoint(batch.states[vehicle_id], fixes, batch.now)
     store.save_states(batch.session, batch.states.values())
