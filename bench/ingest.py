@@ -202,7 +202,7 @@ def main() -> None:
     FIXES, VEHICLES, PUBLISHERS = args.fixes, args.vehicles, args.publishers
     total = (FIXES // VEHICLES) * VEHICLES
     START = (datetime.now(UTC) - timedelta(hours=30)).timestamp()
-    with scratch_settings(batch_size=5000, batch_ms=200) as settings:
+    with scratch_settings(batch_ms=200) as settings:
         print(f"seeding {VEHICLES:,} vehicles and 200 zones …", file=sys.stderr)
         seed(settings, VEHICLES)
 

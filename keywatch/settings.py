@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     production: bool = False
     metric_crs: str = "EPSG:4549"  # CGCS2000 3-degree GK, CM 120E
-    batch_size: int = 2000
+    # a backlog drains in batches this big: more fixes per vehicle per batch amortise the
+    # per-vehicle cost of the rules (bench/ingest: 5,000 → 20,000 took 4,300 → 6,500 fixes/s)
+    batch_size: int = 20_000
     # a batch waits at most this long after its first message: bench/alert_latency at
     # 5,000 fixes/s gives SSE p99 336 ms with 100, 817 ms with 200
     batch_ms: int = 100
