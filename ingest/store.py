@@ -80,10 +80,12 @@ def insert_tacho(session: Session, events: Sequence[TachoEvent]) -> list[TachoEv
          "driver": e.driver, "lat": e.lat, "lon": e.lon, "speed": e.speed}
         for e in events
     ]
-    stmt = insert(TachoEventRow).values(rows).on_conflict_do_nothing().returning(
+    stmt = insert(TachoEventRow).on_conflict_do_nothing().returning(
         TachoEventRow.device_id, TachoEventRow.ts, TachoEventRow.event
     )
-    new_keys = set(session.execute(stmt).tuples())
+    # executemany: SQLAlchemy sends pages of rows ("insertmanyvalues"), never one
+    # statement with more than PostgreSQL's 65,535 parameters (a batch of 20,000)
+    new_keys = {tuple(row) for row in session.execute(stmt, rows)}
     new = []
     for event in events:
         key = (event.device_id, event.ts, event.event)

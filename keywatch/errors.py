@@ -31,6 +31,7 @@ class TooLarge(KeywatchError):
     """The upload or payload exceeds a limit named in the message (→ 413)."""
 
 
+TOO_MANY_PARAMETERS = "number of parameters must be between"  # libpq, client side
 READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: a standby, default_transaction_read_only
 
 
@@ -42,9 +43,13 @@ def database_unavailable(exc: BaseException) -> bool:
     import psycopg
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if TOO_MANY_PARAMETERS in str(orig):
+        # libpq refused to send a statement (an OperationalError, but no outage): the
+        # work was too big for one statement; waiting would never help
+        return False
     if isinstance(exc, OperationalError | InterfaceError):
         return True
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
         return True
     return database_read_only(exc)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from registry.models import Vehicle, VehicleGrant
@@ -29,7 +30,11 @@ def vehicles_for_devices(session: Session, device_ids: list[str]) -> dict[str, V
     """Active vehicles bound to these terminals, with their approved routes/sites."""
     rows = (
         session.execute(
-            select(Vehicle).where(Vehicle.device_id.in_(device_ids), Vehicle.status == "active")
+            # one array parameter, not one per device: any number of devices fits
+            select(Vehicle).where(
+                Vehicle.device_id == any_(bindparam("devices", list(device_ids),
+                                                    type_=ARRAY(String))),
+                Vehicle.status == "active")
         )
         .scalars()
         .all()
@@ -39,7 +44,7 @@ def vehicles_for_devices(session: Session, device_ids: list[str]) -> dict[str, V
         ids = [v.id for v in rows]
         for vehicle_id, fence_id in session.execute(
             select(VehicleGrant.vehicle_id, VehicleGrant.geofence_id).where(
-                VehicleGrant.vehicle_id.in_(ids)
+                VehicleGrant.vehicle_id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
             )
         ):
             grants.setdefault(vehicle_id, set()).add(fence_id)

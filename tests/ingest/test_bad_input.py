@@ -116,3 +116,40 @@ def test_decoder_never_raises(payload: bytes, kind: str) -> None:
     assert len(out.fixes) + len(out.tacho) + len(out.rejections) >= 1 or payload in (b"[]",)
     for rejection in out.rejections:
         assert rejection.reason != "internal_error", rejection.detail
+
+
+def test_a_batch_bigger_than_one_statements_parameters_is_stored(pipeline, engine):
+    """PostgreSQL takes at most 65,535 parameters per statement: a full batch (the
+    simulator logs 20,000 drivers in at start) must not be written as one statement."""
+    events = [{"ts": (NOW - timedelta(seconds=9_000 - i)).isoformat(), "event": "cover_open"
+               if i % 2 else "cover_close"} for i in range(9_000)]
+    batch = pipeline.process([_msg("kw/v1/dev/t-0001/tacho", json.dumps(events).encode())],
+                             NOW)
+    assert batch.rejections == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM tacho_events")).scalar_one() == 9_000
+    again = pipeline.process([_msg("kw/v1/dev/t-0001/tacho", json.dumps(events).encode())],
+                             NOW)  # redelivered: nothing new
+    assert sum(len(v) for v in again.tacho.values()) == 0
+
+
+def test_a_statement_too_big_to_send_is_not_an_outage(engine):
+    """libpq refuses > 65,535 parameters with an OperationalError; the worker must not
+    take that for a lost database (it would retry the same batch forever) but split
+    the batch like any other error that is about the work, not the server."""
+    import psycopg
+
+    from keywatch.errors import database_unavailable
+
+    with engine.connect() as conn:
+        try:
+            conn.exec_driver_sql("SELECT " + ", ".join(["%s"] * 70_000),
+                                 tuple(range(70_000)))
+        except Exception as exc:  # noqa: BLE001 - the one under test
+            refused = exc
+        else:
+            raise AssertionError("libpq sent 70,000 parameters")
+    assert not database_unavailable(refused)
+    with pytest.raises(psycopg.OperationalError) as lost:
+        psycopg.connect("postgresql://nobody@127.0.0.1:1/none", connect_timeout=2)
+    assert database_unavailable(lost.value)
