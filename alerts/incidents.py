@@ -29,18 +29,6 @@ _WORSE = """CASE WHEN array_position(CAST(:order AS text[]), severity)
                  < array_position(CAST(:order AS text[]), CAST(:severity AS text))
             THEN :severity ELSE severity END"""
 
-_OPEN_SQL = text(f"""
-INSERT INTO incidents (rule, episode_key, severity, status, vehicle_id, plate, vehicle_class,
-    device_id, company, district, officer, supervisor, responsible_officer, started_at,
-    ended_at, updated_at, geom, details)
-VALUES (:rule, :key, :severity, 'open', :vehicle_id, :plate, :vehicle_class, :device_id,
-    :company, :district, :officer, :supervisor, :responsible, :ts, :ended_at, :now, {_POINT},
-    CAST(:details AS jsonb))
-ON CONFLICT (vehicle_id, rule, episode_key) WHERE ended_at IS NULL
-DO UPDATE SET updated_at = EXCLUDED.updated_at
-RETURNING id, (xmax = 0) AS inserted
-""")
-
 _UPDATE_SQL = text(f"""
 UPDATE incidents SET severity = {_WORSE},
     details = details || CAST(:details AS jsonb),
@@ -54,19 +42,36 @@ RETURNING id
 _TRANSITION = text("INSERT INTO incident_transitions (incident_id, at, actor, from_status,"
                    " to_status) VALUES (:id, :now, 'system', NULL, 'open')")
 
-# Only when no episode is open (the unique index allows one open per key).
-_REOPEN_SQL = text(f"""
-UPDATE incidents SET severity = {_WORSE},
-    details = details || CAST(:details AS jsonb) || jsonb_build_object('repeats',
-              COALESCE((details->>'repeats')::int, 0) + 1),
-    geom = COALESCE({_POINT}, geom), updated_at = :now, ended_at = :ended_at
-WHERE id = (SELECT id FROM incidents
-            WHERE vehicle_id = :vehicle_id AND rule = :rule AND episode_key = :key
-              AND ended_at IS NOT NULL AND ended_at >= :since AND status <> 'resolved'
-            ORDER BY ended_at DESC LIMIT 1)
-  AND NOT EXISTS (SELECT 1 FROM incidents WHERE vehicle_id = :vehicle_id AND rule = :rule
-                  AND episode_key = :key AND ended_at IS NULL)
-RETURNING id
+# One round trip per opening. ``reopened``: an episode of the same key that ended within
+# the cooldown (and is not resolved) takes the event back -- only when no episode of
+# the key is open (the unique index allows one open per key). Otherwise ``opened``
+# inserts the incident, or finds the open one (ON CONFLICT: not ``inserted``).
+_OPEN_SQL = text(f"""
+WITH reopened AS (
+    UPDATE incidents SET severity = {_WORSE},
+        details = details || CAST(:details AS jsonb) || jsonb_build_object('repeats',
+                  COALESCE((details->>'repeats')::int, 0) + 1),
+        geom = COALESCE({_POINT}, geom), updated_at = :now, ended_at = :ended_at
+    WHERE id = (SELECT id FROM incidents
+                WHERE vehicle_id = :vehicle_id AND rule = :rule AND episode_key = :key
+                  AND ended_at IS NOT NULL AND ended_at >= :since AND status <> 'resolved'
+                ORDER BY ended_at DESC LIMIT 1)
+      AND NOT EXISTS (SELECT 1 FROM incidents WHERE vehicle_id = :vehicle_id AND rule = :rule
+                      AND episode_key = :key AND ended_at IS NULL)
+    RETURNING id
+), opened AS (
+    INSERT INTO incidents (rule, episode_key, severity, status, vehicle_id, plate,
+        vehicle_class, device_id, company, district, officer, supervisor, responsible_officer,
+        started_at, ended_at, updated_at, geom, details)
+    SELECT :rule, :key, :severity, 'open', :vehicle_id, :plate, :vehicle_class, :device_id,
+        :company, :district, :officer, :supervisor, :responsible, :ts, :ended_at, :now,
+        {_POINT}, CAST(:details AS jsonb)
+    WHERE NOT EXISTS (SELECT 1 FROM reopened)
+    ON CONFLICT (vehicle_id, rule, episode_key) WHERE ended_at IS NULL
+    DO UPDATE SET updated_at = EXCLUDED.updated_at
+    RETURNING id, (xmax = 0) AS inserted
+)
+SELECT id, inserted FROM opened
 """)
 
 
@@ -111,16 +116,14 @@ def _open(session: Session, vehicle: VehicleRecord, event: RuleEvent, fallback: 
 
     params["ended_at"] = event.ts if event.action == "instant" else None
     params["since"] = event.ts - timedelta(seconds=router.cooldown_s)
-    if session.execute(_REOPEN_SQL, params).first() is not None:
-        return None
     route = router.route(_district_of(router, event, fallback), vehicle, session=session,
                          at=event.ts, rosters=queue.cached(("rosters",), dict))
     params.update(plate=vehicle.plate, vehicle_class=vehicle.vehicle_class,
                   device_id=vehicle.device_id, company=vehicle.company, district=route.district,
                   officer=route.officer, supervisor=route.supervisor,
                   responsible=vehicle.officer)
-    row = session.execute(_OPEN_SQL, params).one()
-    if not row.inserted:
+    row = session.execute(_OPEN_SQL, params).first()
+    if row is None or not row.inserted:  # reopened, or absorbed by the open episode
         return None
     _record_opening(queue, row.id, event, vehicle, route, router, params["now"])
     # the caller's transaction commits it (a rolled-back batch is redone under a new id)
