@@ -56,6 +56,7 @@ class BrokerAddress:
 
 READ_CHUNK = 256 * 1024  # bytes taken from the socket per recv()
 PUBACKS_PER_SEND = 4096  # acknowledgements written with one send()
+ROOM_WAIT_S = 0.1  # a full inbox: the network loop looks again this often
 
 
 class _BurstClient(paho.Client):
@@ -75,11 +76,16 @@ class _BurstClient(paho.Client):
     _rsock: object = None
     _rbuf: bytes = b""
     _rpos: int = 0
+    inbox: Inbox | None = None  # a consumer's: reading pauses while it is full
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rsock is not self._sock or self._rpos >= len(self._rbuf):
             # a new connection never sees the old one's bytes
             self._rsock, self._rbuf, self._rpos = self._sock, b"", 0
+            if self.inbox is not None and not self.inbox.has_room(ROOM_WAIT_S):
+                # as if the socket were empty: this loop goes round (acks, pings) and
+                # comes back; what is not read stays in TCP buffers and the broker
+                raise BlockingIOError
             data = super()._sock_recv(READ_CHUNK)  # BlockingIOError when nothing is there
             if len(data) <= bufsize:
                 return data  # also b"": the connection was closed
@@ -130,11 +136,28 @@ def _client(address: BrokerAddress, client_id: str, *, manual_ack: bool) -> paho
 
 
 class Inbox:
-    """Received messages in arrival order, shared by all the sessions of one worker."""
+    """Received messages in arrival order, shared by all the sessions of one worker.
 
-    def __init__(self) -> None:
+    At most about ``limit`` of them: above it the sessions stop reading their sockets
+    (``has_room``), so a backlog waits in the broker, not in this process's memory.
+    The receive maximum should be that bound, but Mosquitto 2.0.11 sends a session's
+    whole queue once acknowledgements flow (a lagging worker grew by 1 GB in 10
+    minutes of bench/soak.py); TCP's own flow control is the bound that holds."""
+
+    def __init__(self, limit: int = RECEIVE_MAXIMUM) -> None:
         self.queue: deque[InboundMessage] = deque()
-        self.ready = threading.Condition()
+        self.limit = limit
+        lock = threading.RLock()
+        self.ready = threading.Condition(lock)  # messages arrived
+        self._room = threading.Condition(lock)  # messages taken
+
+    def has_room(self, wait_s: float) -> bool:
+        """Below ``limit`` (waiting up to ``wait_s`` for ``take`` to make room)."""
+        if len(self.queue) < self.limit:
+            return True
+        with self._room:
+            self._room.wait_for(lambda: len(self.queue) < self.limit, timeout=wait_s)
+            return len(self.queue) < self.limit
 
     def put(self, message: InboundMessage) -> None:
         with self.ready:
@@ -158,6 +181,8 @@ class Inbox:
                         taken.append(self.queue.popleft())
                     break
                 taken.append(self.queue.popleft())
+            if taken:
+                self._room.notify_all()
             return taken
 
     def purge(self, consumer: Consumer) -> int:
@@ -167,6 +192,7 @@ class Inbox:
             dropped = len(self.queue) - len(kept)
             self.queue.clear()
             self.queue.extend(kept)
+            self._room.notify_all()
             return dropped
 
 
@@ -194,6 +220,7 @@ class Consumer:
         self.taken_over = False  # another client connected with our id: we stop, not fight
         self.client_id = client_id
         self.client = _client(address, client_id, manual_ack=True)
+        self.client.inbox = self.inbox  # type: ignore[attr-defined]
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -6,6 +6,7 @@ one connection read into the next."""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -91,7 +92,9 @@ def test_a_new_connection_never_reads_the_old_ones_buffer(settings):
         with publisher(settings) as pub:
             infos = [pub.publish("kw/v1/dev/cut/pos", _payload(i, 200)) for i in range(total)]
             first = _drain(consumer, 500, timeout_s=10)
-            consumer.client._sock.close()  # type: ignore[union-attr]  # as a network fault would
+            # as a network fault would (shutdown, not close: the network thread may be in
+            # select() on that very descriptor)
+            consumer.client._sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
             for info in infos:
                 info.wait_for_publish(30)
             consumer.ack(first)  # on the dead connection: may be lost, then redelivered
@@ -123,5 +126,37 @@ def test_length_boundaries(settings, size):
             got = _drain(consumer, 2, timeout_s=10)
         assert [m.payload for m in got] == [_payload(7, max(size, 9)), b"after"]
         consumer.ack(got)
+    finally:
+        consumer.stop()
+
+
+def test_a_full_inbox_pauses_reading_and_the_backlog_waits_in_the_broker(settings):
+    """The worker's memory holds about one inbox of messages, however long the broker's
+    queue: Mosquitto 2.0.11 stops honouring the receive maximum once acknowledgements
+    flow, so the consumer stops reading its socket while the inbox is full."""
+    from ingest.mqtt import Inbox
+
+    inbox = Inbox(limit=200)
+    consumer = Consumer(BrokerAddress.parse(settings.mqtt_url), f"kw-burst-{uuid.uuid4().hex[:6]}",
+                        topic="kw/v1/dev/+/pos", session_expiry_s=120, inbox=inbox)
+    consumer.start()
+    assert consumer.connected.wait(10)
+    total, size = 3_000, 2_000
+    per_chunk = mqtt.READ_CHUNK // size + 1
+    peak, got = 0, []
+    try:
+        with publisher(settings) as pub:
+            infos = [pub.publish("kw/v1/dev/full/pos", _payload(i, size)) for i in range(total)]
+            for info in infos:
+                info.wait_for_publish(30)
+            deadline = time.monotonic() + 60
+            while len(got) < total and time.monotonic() < deadline:
+                time.sleep(0.05)  # a slow worker
+                peak = max(peak, len(inbox.queue))
+                batch = consumer.take(50, 0.1)
+                consumer.ack(batch)
+                got += batch
+        assert [m.payload for m in got] == [_payload(i, size) for i in range(total)]
+        assert peak <= inbox.limit + per_chunk, peak  # not the 3,000 the broker would send
     finally:
         consumer.stop()
