@@ -7,6 +7,7 @@ The quick variant runs in ``make test``; ``make faults`` runs the 100,000-fix on
 from __future__ import annotations
 
 import signal
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -38,12 +39,17 @@ def _run(clean_db, engine, settings, *, devices: int, per_device: int, kill_at: 
                 return scalar(engine, "SELECT count(*) FROM fixes") == 1
 
             wait_for(probe, 60, "the probe fix", poll_s=0.5)
-            publish_fleet(pub, devices=names, per_device=per_device, start=start,
-                          lat=OUTSIDE[0], lon=OUTSIDE[1])
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") >= total * kill_at,
-                   120, "part of the stream to be committed", poll_s=0.02)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+            # the worker keeps up with the publisher: kill it while the stream is
+            # still being published, not after
+            stream = threading.Thread(target=publish_fleet, args=(pub,), kwargs={
+                "devices": names, "per_device": per_device, "start": start,
+                "lat": OUTSIDE[0], "lon": OUTSIDE[1]})
+            stream.start()
+            wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") >= total * kill_at,
+                     120, "part of the stream to be committed", poll_s=0.02)
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            stream.join(300)
         assert scalar(engine, "SELECT count(*) FROM fixes") < total, "killed too late"
     finally:
         if first.poll() is None:
