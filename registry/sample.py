@@ -175,7 +175,7 @@ def _load_geofences(session: Session, path: Path) -> int:
 
 
 def _load_vehicles(session: Session, path: Path) -> int:
-    fences = dict(session.execute(select(Geofence.ref, Geofence.id)).tuples().all())
+    fences = {ref: id_ for ref, id_ in session.execute(select(Geofence.ref, Geofence.id))}
     count = 0
     for row in _rows(path):
         vehicle = session.scalar(select(Vehicle).where(Vehicle.plate == row["plate"]))

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Query, Response
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, Field
 from shapely.geometry import mapping
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, literal, select
 
 from dashboard.deps import CurrentUser, SessionDep
 from dashboard.routes.registry_api import (
@@ -163,7 +163,7 @@ def list_geofences(session: SessionDep, user: CurrentUser, response: Response,
         query = query.where(Geofence.kind == kind)
     if vehicle_class:
         everyone = func.cardinality(Geofence.classes) == 0
-        query = query.where(Geofence.classes.any(vehicle_class) | everyone)
+        query = query.where((literal(vehicle_class) == any_(Geofence.classes)) | everyone)
     rows = page(session, query, response, sortable=FENCE_SORT, sort=sort, limit=limit,
                 offset=offset)
     own = _own_plates(session, user)

@@ -206,3 +206,24 @@ def test_openapi_documents_the_registry(client):
         assert path in spec["paths"], path
     post = spec["paths"]["/api/v1/vehicles"]["post"]
     assert {"201", "409", "422"} <= set(post["responses"])
+
+
+def test_geofences_filtered_by_vehicle_class(client, auth, city):
+    """``?vehicle_class=`` keeps the fences for that class and those for every class."""
+    admin = auth("admin")
+    for ref, classes in (("muck-only", ["muck_truck"]), ("coach-only", ["coach"]),
+                         ("all-classes", [])):
+        feature = {"type": "Feature", "geometry": SQUARE, "properties": {
+            "name": ref, "kind": "restricted", "ref": ref, "classes": classes}}
+        assert client.post("/api/v1/geofences", json=feature, headers=admin).status_code == 201
+
+    def refs(vehicle_class: str) -> set[str]:
+        got = client.get("/api/v1/geofences", params={"vehicle_class": vehicle_class},
+                         headers=admin)
+        assert got.status_code == 200, got.text
+        return {f["properties"]["ref"] for f in got.json()["features"]}
+
+    assert {"muck-only", "all-classes"} <= refs("muck_truck")
+    assert "coach-only" not in refs("muck_truck")
+    assert {"coach-only", "all-classes"} <= refs("coach")
+    assert "muck-only" not in refs("coach")
