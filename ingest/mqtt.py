@@ -67,8 +67,8 @@ class _BurstClient(paho.Client):
     a ``send()`` of its own. That caps a consumer near 17,000 messages/s on this
     project's 2-core machine (receive and PUBACK only, nothing else), in the thread
     that shares the GIL with ingest; with this class, near 25,000. Here the
-    socket is read in large chunks and drained on each wake-up (the broker's receive
-    maximum bounds what is waiting), and queued PUBACKs go out in one ``send()``.
+    socket is read in large chunks and drained on each wake-up (a consumer's full
+    ``Inbox`` stops the reading: see there), and queued PUBACKs go out in one ``send()``.
     The protocol handling, callbacks and reconnects are paho's own, untouched
     (paho-mqtt 2.x internals: ``_sock_recv``, ``loop_read``, ``_packet_write``;
     tests/ingest/test_mqtt_burst.py pins their behaviour)."""
@@ -95,9 +95,10 @@ class _BurstClient(paho.Client):
         return self._rbuf[start:self._rpos]
 
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
-        # Until the socket has nothing more: bounded by the receive maximum (the broker
-        # sends no more unacknowledged messages than that). Never with bytes left in
-        # this buffer, where select() cannot see them.
+        # Until the socket has nothing more, or a consumer's inbox is full (``_sock_recv``
+        # then reports an empty socket; Mosquitto does not hold a session to its
+        # receive maximum). Never with bytes left in this buffer, where select() cannot
+        # see them.
         while True:
             if self._sock is None:
                 return paho.MQTTErrorCode.MQTT_ERR_NO_CONN
