@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 
 import numpy as np
@@ -24,10 +24,23 @@ def annotate(fixes: list[Fix], vehicle_ids: list[int], world: World) -> list[Fix
     districts = world.router.district_at(lon, lat)
     zones = world.fences.containing(lon, lat)
     return [
-        replace(fix, vehicle_id=vehicle_id, district=district, zones=tuple(zone_ids))
+        _annotated(fix, vehicle_id, district, tuple(zone_ids))
         for fix, vehicle_id, district, zone_ids in zip(fixes, vehicle_ids, districts, zones,
                                                         strict=True)
     ]
+
+
+def _annotated(f: Fix, vehicle_id: int, district: str | None, zones: tuple[int, ...]) -> Fix:
+    """``replace(f, vehicle_id=…, district=…, zones=…)`` at a tenth of its cost (every
+    fix passes here); ``_FIX_FIELDS`` fails the import if ``Fix``'s fields change."""
+    return Fix(f.device_id, f.ts, f.lat, f.lon, f.speed, f.heading, f.alt, f.acc, f.ign, f.seq,
+               f.alarms, f.extras, vehicle_id, district, zones, f.flags)
+
+
+_FIX_FIELDS = ("device_id", "ts", "lat", "lon", "speed", "heading", "alt", "acc", "ign", "seq",
+               "alarms", "extras", "vehicle_id", "district", "zones", "flags")
+if tuple(f.name for f in fields(Fix)) != _FIX_FIELDS:  # pragma: no cover - a schema change
+    raise ImportError("rules.types.Fix changed its fields: update ingest.enrich._annotated")
 
 
 def _km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:

@@ -77,6 +77,33 @@ class _BurstClient(paho.Client):
     _rbuf: bytes = b""
     _rpos: int = 0
     inbox: Inbox | None = None  # a consumer's: reading pauses while it is full
+    # a consumer's: takes (topic, payload, mid, qos) of each QoS 0/1 PUBLISH that
+    # carries no MQTT 5 properties, without paho's message objects (``_handle_publish``)
+    receive: Callable[[str, bytes, int, int], None] | None = None
+
+    def _handle_publish(self) -> paho.MQTTErrorCode:
+        # paho builds a Properties object (even for none), a message with its own
+        # Condition, and looks up filtered callbacks for every PUBLISH: half its cost
+        # per message. A device's PUBLISH has no properties; anything else (QoS 2,
+        # properties, a malformed or non-UTF-8 topic) goes paho's way.
+        header, packet = self._in_packet["command"], self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        if self.receive is None or qos > 1 or self._protocol != paho.MQTTv5:
+            return super()._handle_publish()
+        end = 2 + int.from_bytes(packet[:2], "big")
+        start = end + 2 * qos  # the packet id, at QoS 1
+        if len(packet) <= start or packet[start] != 0:  # short, or has properties
+            return super()._handle_publish()
+        try:
+            topic = packet[2:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return super()._handle_publish()
+        if not topic:  # MQTT 5 topic aliases arrive as a property: already gone above
+            return super()._handle_publish()
+        mid = int.from_bytes(packet[end:start], "big") if qos else 0
+        with self._in_callback_mutex:
+            self.receive(topic, bytes(packet[start + 1:]), mid, qos)
+        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rsock is not self._sock or self._rpos >= len(self._rbuf):
@@ -222,6 +249,7 @@ class Consumer:
         self.client_id = client_id
         self.client = _client(address, client_id, manual_ack=True)
         self.client.inbox = self.inbox  # type: ignore[attr-defined]
+        self.client.receive = self._receive  # type: ignore[attr-defined]
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -267,9 +295,12 @@ class Consumer:
         log.warning("MQTT %s disconnected: %s", self.client_id, reason_code)
 
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
-        inbound = InboundMessage(topic=message.topic, payload=bytes(message.payload),
-                                 received_at=datetime.now(UTC),
-                                 ack_token=(self, message.mid, message.qos))
+        """paho's way in (a PUBLISH with properties, QoS 2); the usual one is ``_receive``."""
+        self._receive(message.topic, bytes(message.payload), message.mid, message.qos)
+
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        inbound = InboundMessage(topic=topic, payload=payload, received_at=datetime.now(UTC),
+                                 ack_token=(self, mid, qos))
         queued = inbound if self.admit is None else self.admit(self, inbound)
         if queued is not None:
             self.inbox.put(queued)

@@ -12,6 +12,8 @@ from typing import Any
 
 from rules.types import TACHO_EVENTS, Fix, TachoEvent
 
+MAX_SEQ = 2**63 - 1  # fixes.seq is a bigint
+
 
 class ItemError(ValueError):
     """One item is unacceptable; ``reason`` is the dead-letter reason code."""
@@ -43,6 +45,8 @@ def parse_ts(value: Any) -> datetime:
 
 def _number(item: dict, key: str, low: float, high: float, required: bool = False) -> float | None:
     value = item.get(key)
+    if (type(value) is float or type(value) is int) and low <= value <= high:
+        return float(value)  # the usual case; NaN fails the comparison and goes below
     if value is None:
         if required:
             raise ItemError("missing_field", f"{key} is required")
@@ -77,6 +81,8 @@ def position(item: Any, device_id: str) -> Fix:
     seq = item.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise ItemError("bad_field", f"seq must be a non-negative integer, got {seq!r}")
+    if seq is not None and seq > MAX_SEQ:
+        raise ItemError("out_of_range", f"seq={seq} is above {MAX_SEQ} (a 64-bit integer)")
     ign = item.get("ign")
     if ign is not None and not isinstance(ign, bool):
         raise ItemError("bad_field", f"ign must be true or false, got {ign!r}")

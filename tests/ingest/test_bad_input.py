@@ -69,6 +69,33 @@ def test_every_bad_message_is_a_dead_letter_with_its_reason(pipeline, engine):
                                 "future_ts", "too_old", "bad_topic", "bad_field"]
 
 
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'"lat": NaN', "out_of_range"),  # the stdlib's JSON takes NaN; the validator refuses it
+    (b'"lat": Infinity', "out_of_range"),
+    (b'"lat": 1e400', "out_of_range"),  # a double's infinity
+    (b'"lat": 36.1, "seq": 9223372036854775808', "out_of_range"),  # above bigint
+    (b'"lat": 36.1, "seq": 123456789012345678901234567890', None),  # see below
+    (b'"lat": 36.1, "seq": 9223372036854775807', ""),  # the largest accepted
+    (b'"lat": 36.1, "speed": 35, "heading": 360, "alt": -1000, "acc": 0', ""),
+    (b'"lat": true', "bad_field"),
+    (b'"lat": "36.1"', "bad_field"),
+])
+def test_numbers_at_the_edges_of_json_and_of_the_columns(body: bytes, reason: str | None):
+    """Each value is judged the same whichever JSON parser read it (orjson first, the
+    stdlib for what orjson refuses), and nothing the fixes table cannot hold is accepted."""
+    ts = (NOW - timedelta(seconds=60)).isoformat().encode()
+    payload = b'{"ts": "' + ts + b'", "lon": 120.3, ' + body + b"}"
+    limits = Limits(max_payload_bytes=1 << 20, max_items=10, max_age_s=86400, max_future_s=300)
+    decoded = decode_batch([_msg("kw/v1/dev/t-0001/pos", payload)], limits, NOW)
+    got = [r.reason for r in decoded.rejections]
+    if reason is None:  # beyond 64 bits: a float to orjson, an int to the stdlib; refused
+        assert got in (["bad_field"], ["out_of_range"]) and not decoded.fixes
+    elif reason:
+        assert got == [reason] and not decoded.fixes
+    else:
+        assert got == [] and len(decoded.fixes) == 1
+
+
 def test_impossible_jump_is_stored_flagged_and_not_movement(pipeline, engine):
     fixes = [_fix(120, seq=1, speed=40.0),
              {**_fix(110, seq=2, speed=40.0), "lat": OUTSIDE[0] + 1.0},  # 111 km in 10 s

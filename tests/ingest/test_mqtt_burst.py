@@ -160,3 +160,48 @@ def test_a_full_inbox_pauses_reading_and_the_backlog_waits_in_the_broker(setting
         assert peak <= inbox.limit + per_chunk, peak  # not the 3,000 the broker would send
     finally:
         consumer.stop()
+
+
+def test_publishes_with_and_without_properties_both_arrive_whole(settings, monkeypatch):
+    """A PUBLISH without MQTT 5 properties takes the consumer's short way in
+    (``_BurstClient._handle_publish``); one with properties, paho's. Both must give the
+    same topic, payload, QoS and packet id, in order, and be acknowledged."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client_id = f"kw-burst-{uuid.uuid4().hex[:6]}"
+    consumer = _consumer(settings, client_id)
+    through_paho: list[bytes] = []
+    paho_way = consumer._on_message
+    monkeypatch.setattr(consumer.client, "on_message", lambda c, u, m: (
+        through_paho.append(bytes(m.payload)), paho_way(c, u, m)))
+    sent = []
+    try:
+        with publisher(settings) as pub:
+            for i in range(40):
+                props = None
+                if i % 4 == 1:
+                    props = Properties(PacketTypes.PUBLISH)
+                    props.UserProperty = ("k", f"v{i}")
+                    props.MessageExpiryInterval = 600
+                payload = b"" if i == 8 else _payload(i, 30 + i)
+                qos = 0 if i % 5 == 2 else 1
+                pub.client.publish(f"kw/v1/dev/props-{i % 3}/pos", payload, qos=qos,
+                                   properties=props).wait_for_publish(10)
+                sent.append((f"kw/v1/dev/props-{i % 3}/pos", payload, qos, props is not None))
+            got = _drain(consumer, len(sent))
+        assert [(m.topic, m.payload, m.ack_token[2]) for m in got] == \
+               [(topic, payload, qos) for topic, payload, qos, _ in sent]
+        assert sorted(through_paho) == sorted(p for _, p, _, has in sent if has)
+        mids = [m.ack_token[1] for m in got if m.ack_token[2] == 1]
+        assert all(0 < mid < 65536 for mid in mids) and len(set(mids)) == len(mids)
+        assert all(m.ack_token[1] == 0 for m in got if m.ack_token[2] == 0)
+        consumer.ack(got)
+        time.sleep(1.0)
+    finally:
+        consumer.stop()
+    again = _consumer(settings, client_id)  # an unacknowledged QoS 1 message would return
+    try:
+        assert _drain(again, 1, timeout_s=3) == []
+    finally:
+        again.stop()
