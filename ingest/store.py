@@ -45,31 +45,39 @@ def _fix_row(fix: Fix) -> tuple:
 
 
 def insert_fixes(session: Session, fixes: Sequence[Fix]) -> list[Fix]:
-    """Store fixes once; return those that were new (in the given order)."""
+    """Store fixes once; return those that were new (in the given order).
+
+    A batch's own duplicates (same device, time and sequence) are dropped here;
+    the rest go to a staging table, numbered, and the database answers with the
+    numbers of those already stored -- usually none -- rather than with the keys of
+    every new row (20,000 timestamps parsed back per batch)."""
     if not fixes:
         return []
+    batch: dict[tuple, Fix] = {}
+    for fix in fixes:  # the first of a batch's duplicates wins
+        batch.setdefault((fix.device_id, fix.ts, fix.seq), fix)
+    unique = list(batch.values())
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cur:
         cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS fix_stage "
-            "(LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS fix_batch "
+            "(LIKE fixes INCLUDING DEFAULTS, n integer NOT NULL) ON COMMIT DELETE ROWS"
         )
-        with cur.copy(f"COPY fix_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
-            for fix in fixes:
-                copy.write_row(_fix_row(fix))
+        with cur.copy(f"COPY fix_batch ({_STAGE_COLUMNS}, n) FROM STDIN") as copy:
+            for n, fix in enumerate(unique):
+                copy.write_row((*_fix_row(fix), n))
         cur.execute(
-            f"INSERT INTO fixes ({_STAGE_COLUMNS}) SELECT {_STAGE_COLUMNS} FROM fix_stage "
-            "ON CONFLICT DO NOTHING RETURNING device_id, ts, seq"
+            f"WITH stored AS (INSERT INTO fixes ({_STAGE_COLUMNS}) "
+            f"SELECT {_STAGE_COLUMNS} FROM fix_batch ON CONFLICT DO NOTHING "
+            "RETURNING device_id, ts, seq) "
+            "SELECT b.n FROM fix_batch b WHERE NOT EXISTS (SELECT FROM stored s "
+            "WHERE s.device_id = b.device_id AND s.ts = b.ts AND s.seq = b.seq)"
         )
-        new_keys = {(d, ts, seq) for d, ts, seq in cur.fetchall()}
-        cur.execute("TRUNCATE fix_stage")
-    new = []
-    for fix in fixes:
-        key = (fix.device_id, fix.ts, -1 if fix.seq is None else fix.seq)
-        if key in new_keys:
-            new_keys.discard(key)  # a duplicate inside the batch counts once
-            new.append(fix)
-    return new
+        known = {n for (n,) in cur.fetchall()}
+        cur.execute("TRUNCATE fix_batch")
+    if not known:
+        return unique
+    return [fix for n, fix in enumerate(unique) if n not in known]
 
 
 def insert_tacho(session: Session, events: Sequence[TachoEvent]) -> list[TachoEvent]:

@@ -96,6 +96,24 @@ def test_numbers_at_the_edges_of_json_and_of_the_columns(body: bytes, reason: st
         assert got == [] and len(decoded.fixes) == 1
 
 
+def test_duplicates_in_a_batch_and_across_batches_are_stored_once(pipeline, engine):
+    """``store.insert_fixes``: a batch's own repeats count once; what an earlier batch
+    stored is known; only what is new reaches the rules (``Batch.fixes``)."""
+    def pos(fix: dict) -> InboundMessage:
+        return _msg("kw/v1/dev/t-0001/pos", json.dumps(fix).encode())
+
+    a, b, c = _fix(90, seq=1), _fix(80, seq=2), _fix(70, seq=3)
+    no_seq = _fix(60)  # stored with seq -1: the same time twice without seq is one fix
+    first = pipeline.process([pos(a), pos(b), pos(a), pos(no_seq), pos(no_seq)], NOW)
+    assert (first.stored, first.duplicates) == (3, 2)
+    second = pipeline.process([pos(b), pos(c), pos(a), pos(c), pos(no_seq)], NOW)
+    assert (second.stored, second.duplicates) == (1, 4)
+    assert [f.seq for group in second.fixes.values() for f in group] == [3]
+    with engine.connect() as conn:
+        seqs = conn.execute(text("SELECT seq FROM fixes ORDER BY ts")).scalars().all()
+    assert seqs == [1, 2, 3, -1]
+
+
 def test_impossible_jump_is_stored_flagged_and_not_movement(pipeline, engine):
     fixes = [_fix(120, seq=1, speed=40.0),
              {**_fix(110, seq=2, speed=40.0), "lat": OUTSIDE[0] + 1.0},  # 111 km in 10 s
