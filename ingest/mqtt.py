@@ -28,7 +28,7 @@ from ingest.messages import TOPIC_FILTER, InboundMessage
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 14 * 86400  # a worker may be down for days without losing its queue
-RECEIVE_MAXIMUM = 40_000  # unacked in flight; a batch is acked only after its commit
+RECEIVE_MAXIMUM = 65_535  # unacked in flight (MQTT 5's largest); a batch is acked after its commit
 FILTERS_PER_PACKET = 500  # topic filters per SUBSCRIBE/UNSUBSCRIBE (~12 KB)
 TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with our id
 

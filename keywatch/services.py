@@ -276,7 +276,7 @@ def mosquitto_config(directory: Path, port: int, *, tls: BrokerTls | None = None
         f"pid_file {directory}/mosquitto.pid\n"
         f"log_dest file {directory}/mosquitto.log\n"
         # = the worker's receive maximum (ingest.mqtt): a backlog drains in full batches
-        "max_inflight_messages 40000\n"
+        "max_inflight_messages 65535\n"
         "max_queued_messages 2000000\n"
         "max_queued_bytes 0\n"
         "message_size_limit 11000000\n"
