@@ -14,6 +14,7 @@ PARTS = ("ingest", "dispatch", "gateway", "web")
 
 
 GC_GEN0_THRESHOLD = 50_000  # allocations between young collections (CPython's default: 700)
+GC_GEN1_THRESHOLD = 100  # young collections between middle ones (CPython's default: 10)
 
 
 def tune_gc() -> None:
@@ -21,12 +22,16 @@ def tune_gc() -> None:
     (the ingest worker's checkpoints and fence index): what exists after start-up
     is frozen out of collection, and young collections run every 50,000
     allocations instead of 700. Measured on the ingest pipeline (5,000 vehicles,
-    one fix each per batch): ~2,400 → ~3,200 fixes/s. Memory is still freed by
-    reference counting; only cycles wait a little longer."""
+    one fix each per batch): ~2,400 → ~3,200 fixes/s. A batch's checkpoints
+    survive a young collection and die with the next batch: middle collections
+    every 100 young ones instead of 10 find most of them already freed (40,000
+    vehicles, one fix each per batch: collector time 3.2-3.7 → 1.5 s in 20 s,
+    7,400-7,900 → 8,300 fixes/s). Memory is still freed by reference counting;
+    only cycles wait a little longer; full collections keep CPython's rule."""
     gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    gen2 = gc.get_threshold()[2]
+    gc.set_threshold(GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD, gen2)
 
 
 def run_parts(settings: Settings, parts: list[str]) -> int:
