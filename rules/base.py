@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rules.params import RuleParams
 
 State = dict[str, Any]
+_NONE: frozenset[int] = frozenset()
 Result = tuple[State, list[RuleEvent]]
 
 
@@ -59,6 +60,8 @@ class RuleContext:
         """The ids in ``among`` (e.g. the zones a batch touched) that are fences
         of ``kind`` applying to this vehicle. Filtering the few zones at hand is
         far cheaper than precomputing applicability over every fence per vehicle."""
+        if not among:
+            return _NONE
         fences, v = self.index.fences, self.vehicle
         return frozenset(
             i for i in among

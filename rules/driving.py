@@ -30,13 +30,18 @@ def gaps(batch: Batch) -> np.ndarray:
 
 def drive_credit(batch: Batch, max_gap_s: float) -> np.ndarray:
     """Driving seconds credited to each fix (the interval that ends at it)."""
-    key = ("credit", max_gap_s)
-    cached = batch.cache.get(key)
-    if cached is None:
-        g = batch.cache["gaps"]
-        cached = batch.cache[key] = np.where(batch.cache["before_moving"] & (g <= max_gap_s),
-                                             g, 0.0)
-    return cached
+    return batch.derived(("credit", max_gap_s), lambda a: np.where(
+        a["before_moving"] & (a["gaps"] <= max_gap_s), a["gaps"], 0.0))
+
+
+def gap_at_least(batch: Batch, seconds: float) -> np.ndarray:
+    """Fixes that come ``seconds`` or more after the previous one."""
+    return batch.derived(("gap>=", seconds), lambda a: a["gaps"] >= seconds)
+
+
+def any_gap_at_least(batch: Batch, seconds: float) -> bool:
+    """``gap_at_least(batch, seconds).any()``, without numpy per vehicle."""
+    return batch.any_derived(("gap>=", seconds), lambda a: a["gaps"] >= seconds)
 
 
 def stop_starts(ts: np.ndarray, moving: np.ndarray, carried: float | None) -> np.ndarray:

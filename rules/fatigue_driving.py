@@ -50,7 +50,8 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
     if not drivers and not batch.any_moving and current == state.get("cur", ""):
         return state, []
     credit = driving.drive_credit(batch, p.max_gap_s)
-    gap_rest = driving.gaps(batch) >= p.rest_s
+    gap_rest = driving.gap_at_least(batch, p.rest_s)
+    any_rest = driving.any_gap_at_least(batch, p.rest_s)
     limit: np.ndarray | float = p.limit_s
     if p.night_limit_s != p.limit_s:
         night = in_window(batch.local_sod, p.night_start, p.night_end)
@@ -58,7 +59,8 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
     events: list = []
     for start, end, key in segments:
         d = drivers.get(key, {})
-        d = _segment(d, key, slice(start, end), credit, gap_rest, limit, batch, ctx, p, events)
+        d = _segment(d, key, slice(start, end), credit, gap_rest, any_rest, limit, batch, ctx,
+                     p, events)
         drivers[key] = d
     drivers = {k: v for k, v in drivers.items() if v.get("cont", 0) > 0 or v.get("open")}
     out: dict[str, Any] = {}
@@ -70,11 +72,13 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
 
 
 def _segment(d: dict, key: str, sl: slice, credit: np.ndarray, gap_rest: np.ndarray,
-             limit: np.ndarray | float, batch: Batch, ctx: RuleContext, p: Params,
-             events: list) -> dict:
+             any_rest: bool, limit: np.ndarray | float, batch: Batch, ctx: RuleContext,
+             p: Params, events: list) -> dict:
     ts, moving = batch.ts[sl], batch.moving[sl]
     varies = isinstance(limit, np.ndarray)
-    quiet = _quiet(d, ts, moving, credit[sl], gap_rest[sl],
+    # (no rest anywhere in the batch: none in this segment; else look)
+    rest_here = any_rest and bool(gap_rest[sl].any())
+    quiet = _quiet(d, ts, moving, credit[sl], rest_here,
                    float(limit[sl].min()) if varies else limit, p)  # type: ignore[index]
     if quiet is not None:
         return quiet
@@ -104,14 +108,14 @@ def _segment(d: dict, key: str, sl: slice, credit: np.ndarray, gap_rest: np.ndar
 
 
 def _quiet(d: dict, ts: np.ndarray, moving: np.ndarray, credit: np.ndarray,
-           gap_rest: np.ndarray, lowest: float, p: Params) -> dict | None:
+           gap_rest: bool, lowest: float, p: Params) -> dict | None:
     """The driver's new state when this segment can change nothing but the
     counters (no episode, no rest possible, the limit out of reach), else None.
     The common case -- a vehicle driving on -- costs a few scalar steps."""
     if d.get("open") or d.get("warned"):
         return None
     total = d.get("cont", 0.0) + sum(credit.tolist())  # the same order as np.cumsum
-    if total > lowest - p.warn_before_s or gap_rest.any():
+    if total > lowest - p.warn_before_s or gap_rest:
         return None
     mv = moving.tolist()
     out = {**d, "cont": total}

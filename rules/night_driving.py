@@ -34,9 +34,11 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
     p: Params = ctx.params.for_vehicle(ctx.vehicle, RULE)
     if ctx.vehicle.vehicle_class not in p.classes:
         return state, []
-    window = in_window(batch.local_sod, p.start, p.end)
-    if not state and not (window & batch.moving).any():
+    key = ("local_sod", "window", p.start, p.end)
+    if not state and not batch.any_derived(
+            (*key, "moving"), lambda a: in_window(a["local_sod"], p.start, p.end) & a["moving"]):
         return state, []
+    window = batch.derived(key, lambda a: in_window(a["local_sod"], p.start, p.end))
     st, events = dict(state), []
     for i in np.flatnonzero(batch.usable).tolist():
         t, fix = float(batch.ts[i]), batch.fixes[i]

@@ -36,10 +36,10 @@ def evaluate(state: State, batch: Batch, ctx: RuleContext) -> Result:
         gap = float(batch.ts[0]) - state["since"]
         return {}, [event(RULE, "close", first.ts, severity=p.severity, lon=first.lon,
                           lat=first.lat, gap_s=round(gap))]
-    g = driving.gaps(batch)
     # (The first fix ever has a gap of 0, so a first batch is checked too.)
-    if g.max() < p.timeout_s:
+    if not driving.any_gap_at_least(batch, p.timeout_s):
         return state, []
+    g = driving.gaps(batch)
     ign = np.array([f.ign is True for f in batch.fixes], dtype=bool)
     active = driving.shifted(bool(batch.prev.get("moving") or batch.prev.get("ign")),
                              batch.moving | ign)
