@@ -120,7 +120,7 @@ def test_impossible_jump_is_stored_flagged_and_not_movement(pipeline, engine):
              _fix(100, seq=3, speed=40.0)]
     pipeline.process([_msg("kw/v1/dev/t-0001/pos", json.dumps(fixes).encode())], NOW)
     with engine.connect() as conn:
-        flags = dict(conn.execute(text("SELECT seq, flags FROM fixes")).tuples().all())
+        flags = dict(conn.execute(text("SELECT seq, flags FROM fixes")).all())
         last_lat = conn.execute(text("SELECT lat FROM vehicle_state")).scalar_one()
     assert flags == {1: None, 2: ["jump"], 3: None}
     assert last_lat == pytest.approx(OUTSIDE[0])  # the jump never became the position
@@ -132,7 +132,7 @@ def test_late_fix_is_stored_and_flagged(pipeline, engine):
     pipeline.process([_msg("kw/v1/dev/t-0001/pos",
                            json.dumps(_fix(90, seq=4)).encode())], NOW)
     with engine.connect() as conn:
-        rows = dict(conn.execute(text("SELECT seq, flags FROM fixes")).tuples().all())
+        rows = dict(conn.execute(text("SELECT seq, flags FROM fixes")).all())
         last_seq = conn.execute(text("SELECT last_seq FROM vehicle_state")).scalar_one()
     assert rows == {5: None, 4: ["late"]}
     assert last_seq == 5  # the latest position stays the newest fix

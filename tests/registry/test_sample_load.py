@@ -24,6 +24,6 @@ def test_sample_city_loads_twice_without_duplicates(clean_db, engine):
             "SELECT 'grants', count(*) FROM vehicle_grants UNION ALL "
             "SELECT 'bindings', count(*) FROM device_bindings UNION ALL "
             "SELECT 'muck', count(*) FROM vehicles WHERE vehicle_class = 'muck_truck' UNION ALL "
-            "SELECT 'inspections', count(*) FROM inspections")).tuples().all())
+            "SELECT 'inspections', count(*) FROM inspections")).all())
     assert counts["vehicles"] == 200 and counts["bindings"] == 200 and counts["grants"] > 0
     assert counts["inspections"] == inspected < counts["muck"]  # a few trucks "forgot"
