@@ -22,6 +22,10 @@ def _consumer(settings, client_id: str) -> Consumer:  # type: ignore[no-untyped-
                         topic="kw/v1/dev/+/pos", session_expiry_s=120)
     consumer.start()
     assert consumer.connected.wait(10), "consumer did not connect"
+    # ``connected`` is set when the SUBSCRIBE is sent, not when it is in place: what is
+    # published before the SUBACK does not reach a new session (seen: the first 4 of
+    # 3,000 messages missing, 1 run in ~15). Subscribing again waits for the SUBACK.
+    consumer.subscribe_many(["kw/v1/dev/+/pos"])
     return consumer
 
 
@@ -141,6 +145,7 @@ def test_a_full_inbox_pauses_reading_and_the_backlog_waits_in_the_broker(setting
                         topic="kw/v1/dev/+/pos", session_expiry_s=120, inbox=inbox)
     consumer.start()
     assert consumer.connected.wait(10)
+    consumer.subscribe_many(["kw/v1/dev/+/pos"])  # in place before publishing (_consumer)
     total, size = 3_000, 2_000
     per_chunk = mqtt.READ_CHUNK // size + 1
     peak, got = 0, []
