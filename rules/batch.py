@@ -114,7 +114,7 @@ def build_batches(inputs: Sequence[VehicleInput]) -> list[Batch]:
     sod = _local_sod(ts, inputs)
     arrays = {"gaps": gaps, "before_moving": before_moving, "moving": moving, "usable": usable}
     if sod is not None:
-        arrays["local_sod"] = sod
+        arrays[_SOD] = sod
     whole = Columns(starts, counts, arrays)
     out = []
     for v, item in enumerate(inputs):
@@ -125,8 +125,7 @@ def build_batches(inputs: Sequence[VehicleInput]) -> list[Batch]:
                          any_moving=bool(top[v] > moving_kmh[v]),
                          has_alarms=bool(alarmed[v]), late_fixes=late.get(v, []),
                          late_tacho=item.late_tacho,
-                         cache={"gaps": gaps[sl], "before_moving": before_moving[sl],
-                                "moving": moving[sl], "usable": usable[sl]},
+                         cache={"gaps": gaps[sl], "before_moving": before_moving[sl]},
                          local_sod=None if sod is None else sod[sl], whole=(whole, v, sl)))
     return out
 
@@ -243,7 +242,7 @@ class Batch:
                  any_moving: bool, has_alarms: bool, late_fixes: list[Fix],
                  late_tacho: list[TachoEvent], cache: dict,
                  local_sod: np.ndarray | None = None,
-                 whole: tuple[Columns, int, slice] | None = None) -> None:
+                 whole: tuple[Columns, int, slice]) -> None:
         self.fixes = fixes
         self.tacho = tacho
         self.late_fixes = late_fixes
@@ -265,15 +264,15 @@ class Batch:
 
     def derived(self, key: Any, compute: Callable[[dict[str, np.ndarray]], np.ndarray]
                 ) -> np.ndarray:
-        """``compute(arrays)`` over this vehicle's fixes, where ``arrays`` holds
-        ``gaps``, ``before_moving``, ``moving``, ``usable`` and, when one UTC offset
-        covers the batch, ``local_sod`` (a ``key`` tuple that uses it must name it:
-        with several offsets in the batch each vehicle then computes its own; earlier
-        derived arrays are there by key); computed
-        once per ``build_batches`` call for every vehicle and sliced. ``compute``
-        must be element-wise (each fix's value from that fix's values alone)."""
-        if self._whole is None or (_SOD in key and _SOD not in self._whole[0].arrays):
-            return compute({**self.cache, _SOD: self.local_sod} if _SOD in key else self.cache)
+        """``compute(arrays)`` over this vehicle's fixes, computed once per
+        ``build_batches`` call for every vehicle and sliced. ``arrays`` holds ``gaps``,
+        ``before_moving``, ``moving``, ``usable``, earlier derived arrays by key and,
+        when one UTC offset covers the batch, ``local_sod`` (a ``key`` using it must
+        name it: with several offsets each vehicle computes its own). ``compute`` must
+        be element-wise (each fix's value from that fix's values alone)."""
+        if _SOD in key and _SOD not in self._whole[0].arrays:
+            return compute({**self.cache, "moving": self.moving, "usable": self.usable,
+                            _SOD: self.local_sod})
         whole, _, sl = self._whole
         values = whole.arrays.get(key)
         if values is None:
@@ -283,7 +282,7 @@ class Batch:
     def any_derived(self, key: Any, compute: Callable[[dict[str, np.ndarray]], np.ndarray]
                     ) -> bool:
         """``derived(key, compute).any()``, from one reduction over the whole batch."""
-        if self._whole is None or (_SOD in key and _SOD not in self._whole[0].arrays):
+        if _SOD in key and _SOD not in self._whole[0].arrays:
             return bool(self.derived(key, compute).any())
         whole, v, _ = self._whole
         flags = whole.flags.get(key)
