@@ -252,7 +252,7 @@ class Batch:
         self.ts, self.speed, self.lon, self.lat = ts, speed, lon, lat
         self.prev = prev
         self.membership: Membership | None = None
-        self.cache = cache  # arrays several rules share (gaps, driving credit)
+        self.cache = cache  # this vehicle's gaps and before_moving (see ``derived``)
         self.usable = usable  # accuracy within bounds, not a jump or flagged poor
         self.moving = moving
         self.max_speed = max_speed

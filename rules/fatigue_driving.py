@@ -108,14 +108,14 @@ def _segment(d: dict, key: str, sl: slice, credit: np.ndarray, gap_rest: np.ndar
 
 
 def _quiet(d: dict, ts: np.ndarray, moving: np.ndarray, credit: np.ndarray,
-           gap_rest: bool, lowest: float, p: Params) -> dict | None:
+           rest_gap: bool, lowest: float, p: Params) -> dict | None:
     """The driver's new state when this segment can change nothing but the
     counters (no episode, no rest possible, the limit out of reach), else None.
     The common case -- a vehicle driving on -- costs a few scalar steps."""
     if d.get("open") or d.get("warned"):
         return None
     total = d.get("cont", 0.0) + sum(credit.tolist())  # the same order as np.cumsum
-    if total > lowest - p.warn_before_s or gap_rest:
+    if total > lowest - p.warn_before_s or rest_gap:
         return None
     mv = moving.tolist()
     out = {**d, "cont": total}
