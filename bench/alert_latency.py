@@ -34,7 +34,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.dispatcher import Dispatcher  # noqa: E402
-from bench.common import scratch_settings  # noqa: E402
+from bench.common import free_port, scratch_settings  # noqa: E402
 from ingest.mqtt import BrokerAddress, Publisher  # noqa: E402
 from keywatch.db import make_engine, make_sessionmaker, psycopg_url, transaction  # noqa: E402
 from keywatch.process import tune_gc  # noqa: E402
@@ -204,7 +204,7 @@ def main() -> int:
     stamps = {k: Stamps() for k in ("committed", "sse", "webhook")}
     hook = webhook_server(stamps["webhook"])
     stop = threading.Event()
-    with scratch_settings(webhook_allow_private=True, http_port=_free_port(),
+    with scratch_settings(webhook_allow_private=True, http_port=free_port(),
                           mqtt_client_id=f"kw-bench-{uuid.uuid4().hex[:6]}") as settings:
         engine = make_engine(settings.database_url)
         try:
@@ -218,13 +218,6 @@ def main() -> int:
             hook.shutdown()
             engine.dispose()
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run(args, settings, engine, stamps, stop) -> int:  # type: ignore[no-untyped-def]

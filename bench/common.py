@@ -60,6 +60,7 @@ def platform_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]
     return {**os.environ, "KEYWATCH_DATABASE_URL": settings.database_url,
             "KEYWATCH_MQTT_URL": settings.mqtt_url, "KEYWATCH_SECRET_KEY": settings.secret_key,
             "KEYWATCH_HOME": str(home), "KEYWATCH_HTTP_PORT": str(settings.http_port),
+            "KEYWATCH_JT808_PORT": str(settings.jt808_port),
             "KEYWATCH_METRICS_PORT": "0", **extra}
 
 

@@ -242,6 +242,12 @@ def soak(run: Run, settings, home: Path) -> None:  # type: ignore[no-untyped-def
         since, previous = run.began, None
         while simulator.poll() is None:
             time.sleep(max(0.0, since + args.sample - time.monotonic()))
+            dead = {name: proc.returncode for name, proc in run.parts.items()  # type: ignore[attr-defined]
+                    if proc.poll() is not None}  # type: ignore[attr-defined]
+            if dead:
+                simulator.terminate()
+                raise SystemExit(f"platform part(s) stopped during the soak (exit codes "
+                                 f"{dead}): see their logs in {home}")
             sample = take_sample(run, conn, since)
             print(progress(sample, previous), flush=True)
             run.samples.append(sample)
@@ -348,7 +354,7 @@ def main() -> int:
                         help="s to wait for the last probes after the load stops")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="kw-soak-"))
-    with scratch_settings(http_port=free_port()) as settings:
+    with scratch_settings(http_port=free_port(), jt808_port=free_port()) as settings:
         engine = make_engine(settings.database_url)
         print(f"registering {args.vehicles:,} vehicles …", flush=True)
         run = Run(args, psycopg_url(settings.database_url), where=register(engine, args))

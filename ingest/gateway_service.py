@@ -10,6 +10,7 @@ so they survive restarts and work across several gateways.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -98,4 +99,6 @@ class GatewayService:
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+            # a gateway that failed to start (e.g. its port taken) has closed its loop
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)

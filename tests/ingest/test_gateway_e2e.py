@@ -82,3 +82,20 @@ def test_unauthenticated_location_is_dead_lettered(gateway, engine):
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 1,
              what="the dead letter")
     assert scalar(engine, "SELECT source FROM dead_letters") == "jt808-tcp"
+
+
+def test_a_gateway_whose_port_is_taken_fails_with_that_error_and_stops_cleanly(
+        clean_db, settings):
+    """The bind error is the one reported; stopping the failed part raises nothing (it
+    used to raise "Event loop is closed" over the real cause)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        service = GatewayService(settings.model_copy(update={"http_host": "127.0.0.1"}),
+                                 port=taken.getsockname()[1])
+        with pytest.raises(OSError, match="address already in use"):
+            service.run()
+    service.stop()
+    assert not service.ready.is_set()
