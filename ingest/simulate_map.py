@@ -71,6 +71,8 @@ class CityMap:
     sites: list[tuple[str, int]]  # (ref, node) muck sites
     routes: dict[str, list[int]]  # ref → node ids along a sample route
     _trees: dict[tuple[str, int], dict[int, int]] = field(default_factory=dict)
+    _components: dict[str, frozenset[int]] = field(default_factory=dict)
+    _areas: dict[tuple[str, float], shapely.Geometry] = field(default_factory=dict)
 
     # -- look-ups -------------------------------------------------------------
     def nodes_in(self, code: str) -> list[int]:
@@ -83,6 +85,26 @@ class CityMap:
 
     def restricted_for(self, vehicle_class: str) -> list[Zone]:
         return [z for z in self.zones if z.kind == "restricted" and z.applies(vehicle_class)]
+
+    def zone_area(self, zone: Zone, margin_m: float) -> shapely.Geometry:
+        """The zone grown by ``margin_m`` (shrunk if negative), prepared; built once."""
+        area = self._areas.get((zone.ref, margin_m))
+        if area is None:
+            area = self._areas[(zone.ref, margin_m)] = zone.geometry.buffer(margin_m)
+            shapely.prepare(area)
+        return area
+
+    def lawful_nodes(self, vehicle_class: str) -> frozenset[int]:
+        """The nodes a class can reach from each other without entering its restricted
+        zones: the largest component of the graph without its banned edges (nodes
+        inside a zone, or cut off by one, are not in it)."""
+        nodes = self._components.get(vehicle_class)
+        if nodes is None:
+            banned = self.banned.get(vehicle_class, set())
+            lawful = {a: [(b, c) for b, c in nbrs if (a, b) not in banned]
+                      for a, nbrs in self.edges.items()}
+            nodes = self._components[vehicle_class] = frozenset(_largest_component(lawful))
+        return nodes
 
     # -- routing ----------------------------------------------------------------
     def path(self, src: int, dst: int, vehicle_class: str, *, obey: bool = True) -> list[int]:

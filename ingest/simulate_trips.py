@@ -18,6 +18,7 @@ from ingest.simulate_map import CityMap
 
 ROAM_RADIUS_M = {"coach": 80_000.0, "rural_van": 15_000.0, "low_speed_truck": 12_000.0}
 DEFAULT_ROAM_M = 30_000.0
+TRESPASS_RADIUS_M = 10_000.0  # an injected trespass: into a zone this close
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +43,12 @@ class TripPlanner:
         self.kind = {"muck_truck": "muck", "school_bus": "bus"}.get(vehicle_class, "roam")
         forbidden = city.restricted_for(vehicle_class)
         self.forbidden_nodes = {n for z in forbidden for n in city.zone_nodes(z.ref)}
-        self.sites = [(ref, n) for ref, n in city.sites if n not in self.forbidden_nodes]
-        home_nodes = [n for n in city.nodes_in(home) if n in city.edges] or list(city.edges)
+        # Where a clean trip may start or end: outside the class's restricted zones and
+        # reachable without crossing one (a leg to anywhere else is a violation).
+        self.lawful = city.lawful_nodes(vehicle_class)
+        self.sites = [(ref, n) for ref, n in city.sites if n in self.lawful]
+        home_nodes = ([n for n in city.nodes_in(home) if n in self.lawful]
+                      or sorted(self.lawful))
         self.route: list[int] = []
         self.route_pos, self.route_dir = 0, 1
         if self.kind == "muck":
@@ -67,8 +72,6 @@ class TripPlanner:
         if not self.trespassing:
             self.target = self._next_target()
         ids = self.city.path(self.node, self.target, self.vehicle_class, obey=obey)
-        if len(ids) < 2 and self.target != self.node:
-            ids = self.city.path(self.node, self.target, self.vehicle_class, obey=False)
         self.node = ids[-1]
         self.target = self.node
         self.trespassing = False
@@ -76,11 +79,13 @@ class TripPlanner:
         return points[:, 0].copy(), points[:, 1].copy()
 
     def can_trespass(self) -> bool:
-        return bool(self.forbidden_nodes)
+        """A zone this class may not enter is near, and no trespass is planned yet."""
+        return not self.trespassing and bool(self._near_forbidden())
 
     def trespass(self) -> None:
-        """Next leg ends inside a zone this class may not enter (a violation)."""
-        self.target = self.rng.choice(sorted(self.forbidden_nodes))
+        """Next leg ends inside a zone this class may not enter (a violation): a short
+        cut into a zone near where the current leg ends, not a trip across the city."""
+        self.target = self.rng.choice(self._near_forbidden())
         self.trespassing = True
 
     def arrived(self) -> Stop:
@@ -118,10 +123,18 @@ class TripPlanner:
             self.route_pos += self.route_dir
             return self.route[self.route_pos]
         radius = ROAM_RADIUS_M.get(self.vehicle_class, DEFAULT_ROAM_M)
-        nodes = np.array(list(self.city.edges))
+        nodes = np.array(sorted(self.lawful))
         d = np.hypot(*(self.city.nodes[nodes] - self.city.nodes[self.node]).T)
         near = nodes[(d < radius) & (d > 1_000)]
         return int(self.rng.choice(list(near))) if len(near) else self.node
+
+    def _near_forbidden(self) -> list[int]:
+        nodes = sorted(self.forbidden_nodes)
+        if not nodes:
+            return []
+        d = np.hypot(*(self.city.nodes[nodes] - self.city.nodes[self.node]).T)
+        return [n for n, near in zip(nodes, (d < TRESPASS_RADIUS_M).tolist(), strict=True)
+                if near]
 
     def _nearest(self, candidates: list[int], origin: int, among: int) -> int:
         d = [float(np.hypot(*(self.city.nodes[c] - self.city.nodes[origin]))) for c in candidates]

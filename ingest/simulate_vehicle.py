@@ -4,7 +4,10 @@
 tachograph events. Speeds follow the class profile and the zone it is in (school
 zones slow it, expressway corridors let it go faster), change by at most
 ``ACCEL_KMH_S`` per second and slow down before each stop, so consecutive
-fixes never look like an impossible jump.
+fixes never look like an impossible jump. Unless a violation is injected, a
+vehicle keeps the rule pack's limits (``rules/rules.toml``): under the class
+limit outside corridors, under a zone's limit inside it, slower at night
+where the class has a night factor.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +28,18 @@ from ingest.simulate_trips import Stop, TripPlanner
 
 ACCEL_KMH_S = 5.0
 CAP_STEP_M = 50.0
+CAP_MARGIN_KMH = 4.0  # a zone's cap is this far under its limit
+# Cruise at corridor speed only this far inside a corridor: the platform applies a
+# corridor's higher limit once the entry is confirmed and the lower one again once
+# the exit is, so a driver speeds up after the entry and slows down before the exit.
+FAST_MARGIN_M = 250.0
+NIGHT_HOURS = (22, 6)  # rules.toml [speeding] night_start / night_end
 NOISE_M = 3.5  # per axis: about 5 m radial, like a consumer GNSS receiver
+NOISE_MAX_M = 9.0  # per axis: no fix is further off than this
+# How far from a speed zone's edge a vehicle must be to trust its fixes on the same
+# side (the platform decides inside or outside from the noisy fixes): zone caps
+# apply this far outside a zone, corridor speed only this far inside a corridor.
+ZONE_MARGIN_M = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +47,14 @@ class Profile:
     town: tuple[float, float]  # cruising km/h in town
     fast: tuple[float, float]  # cruising km/h inside an expressway corridor
     limit: float  # the platform's default class limit: a speeding burst exceeds it
+    night_factor: float = 1.0  # rules.toml [speeding.night_factor]: every limit × this
 
 
 PROFILES = {
     "muck_truck": Profile((20, 38), (30, 38), 40),
     "school_bus": Profile((25, 48), (50, 58), 60),
     "hazmat": Profile((30, 50), (55, 58), 60),
-    "coach": Profile((30, 55), (70, 90), 80),
+    "coach": Profile((30, 55), (70, 90), 80, night_factor=0.8),
     "freight": Profile((30, 58), (65, 88), 80),
     "rural_van": Profile((25, 50), (45, 55), 60),
     "low_speed_truck": Profile((15, 40), (35, 45), 70),
@@ -52,8 +68,8 @@ class Leg:
     xs: list[float]
     ys: list[float]
     cum: list[float]  # distance at each vertex
-    caps: list[float]  # km/h cap every CAP_STEP_M (inf: none)
-    fast: list[bool]  # inside an expressway corridor, every CAP_STEP_M
+    caps: list[float]  # a speed zone's limit every CAP_STEP_M (inf: none)
+    fast: list[bool]  # well inside an expressway corridor, every CAP_STEP_M
     length: float
 
 
@@ -87,6 +103,7 @@ class Vehicle:
     segment: int = 0
     cruise: float = 0.0
     cruise_until: float = 0.0
+    cruise_for: tuple[bool, float] | None = None  # (fast, night factor) of the cruise
     leg: Leg | None = None
     stop: Stop | None = None
     stop_left: float = 0.0
@@ -107,7 +124,10 @@ class Vehicle:
         self.shift_ends = self.rng.uniform(2, 4) * 3600
         if self.rng.random() < 0.3:
             self._arrive(self.planner.first_stop())
+            # part-way through the stop: what was due before now (a muck truck's
+            # cover opening) has happened, the rest (its closing) is still to come
             self.stop_left = self.rng.uniform(0, self.stop_left)
+            self.stop_elapsed = self.stop.seconds - self.stop_left if self.stop else 0.0
         else:
             self._depart(city)
             self.distance = self.rng.uniform(0, 0.7) * self.leg.length if self.leg else 0.0
@@ -117,7 +137,9 @@ class Vehicle:
         self.x, self.y = self._position()
 
     # -- one tick ---------------------------------------------------------------
-    def step(self, dt: float, city: CityMap, violation_p: float) -> tuple[Fix, list[dict]]:
+    def step(self, dt: float, city: CityMap, violation_p: float, night: bool = False
+             ) -> tuple[Fix, list[dict]]:
+        """``night``: local time is in the rule pack's night window (``is_night``)."""
         events: list[dict[str, Any]] = []
         if not self.logged_in:
             events.append({"event": "driver_login", "driver": self.drivers[self.driver]})
@@ -125,7 +147,7 @@ class Vehicle:
         if self.rng.random() < violation_p:
             self._inject(city, events)
         if self.leg is not None:
-            self._drive(dt, city, events)
+            self._drive(dt, events, self.profile.night_factor if night else 1.0)
         else:
             self._wait(dt, city, events)
         if 0 <= self.cover_close_at <= self.clock:
@@ -136,22 +158,25 @@ class Vehicle:
         if self.sos_fixes:
             self.sos_fixes -= 1
             alarms = ("sos",)
-        nx = max(-9.0, min(9.0, self.rng.gauss(0, NOISE_M)))
-        ny = max(-9.0, min(9.0, self.rng.gauss(0, NOISE_M)))
+        nx = max(-NOISE_MAX_M, min(NOISE_MAX_M, self.rng.gauss(0, NOISE_M)))
+        ny = max(-NOISE_MAX_M, min(NOISE_MAX_M, self.rng.gauss(0, NOISE_M)))
         ign = self.leg is not None or (self.stop is not None and self.stop.engine_on)
         fix = Fix(self.x + nx, self.y + ny, round(self.speed, 1), round(self.heading) % 360,
                   ign, alarms)
         return fix, events
 
-    def _drive(self, dt: float, city: CityMap, events: list[dict]) -> None:
+    def _drive(self, dt: float, events: list[dict], factor: float) -> None:
         leg = self.leg
         assert leg is not None
         k = min(int(self.distance / CAP_STEP_M), len(leg.caps) - 1)
-        if self.clock >= self.cruise_until:
+        # a new cruise speed now and then, and at once on leaving a corridor or at
+        # nightfall: a corridor's cruise kept in town would be over the town limit
+        if self.clock >= self.cruise_until or self.cruise_for != (leg.fast[k], factor):
             low, high = self.profile.fast if leg.fast[k] else self.profile.town
-            self.cruise = self.rng.uniform(low, high)
+            self.cruise = self.rng.uniform(low, high) * factor
             self.cruise_until = self.clock + self.rng.uniform(20, 90)
-        target = min(self.cruise, leg.caps[k])
+            self.cruise_for = (leg.fast[k], factor)
+        target = min(self.cruise, leg.caps[k] * factor - CAP_MARGIN_KMH)
         if self.clock < self.burst_until:
             target = self.profile.limit * 1.3
         remaining = leg.length - self.distance
@@ -214,7 +239,7 @@ class Vehicle:
         self.stop = None
         self.leg = make_leg(city, xs, ys, self.vehicle_class)
         self.distance, self.segment = 0.0, 0
-        self.cruise_until = 0.0
+        self.cruise_until, self.cruise_for = 0.0, None
         self.cruise = self.rng.uniform(*self.profile.town)
 
     # -- violations -------------------------------------------------------------
@@ -253,14 +278,24 @@ def make_leg(city: CityMap, xs: np.ndarray, ys: np.ndarray, vehicle_class: str) 
         if zone.kind != "speed":
             continue
         limit = zone.limit.get(vehicle_class) if isinstance(zone.limit, dict) else zone.limit
-        inside = shapely.contains_xy(zone.geometry, px, py)
         if "expressway" in zone.ref:
-            fast |= inside
+            fast |= shapely.contains_xy(city.zone_area(zone, -ZONE_MARGIN_M), px, py)
         elif limit is not None and zone.applies(vehicle_class):
-            caps = np.where(inside, np.minimum(caps, float(limit) - 4.0), caps)
+            near = shapely.contains_xy(city.zone_area(zone, ZONE_MARGIN_M), px, py)
+            caps = np.where(near, np.minimum(caps, float(limit)), caps)
     # a zone cap applies from 150 m before the zone, so the vehicle has braked on entry
     ahead = int(150 / CAP_STEP_M)
     padded = np.concatenate((caps, np.full(ahead, np.inf)))
     caps = np.lib.stride_tricks.sliding_window_view(padded, ahead + 1).min(axis=1)
-    return Leg(xs.tolist(), ys.tolist(), cum.tolist(), caps.tolist(), fast.tolist(),
+    # corridor speed only FAST_MARGIN_M after the entry and until as far before the exit
+    margin = int(FAST_MARGIN_M / CAP_STEP_M)
+    padded = np.concatenate((np.zeros(margin, bool), fast, np.zeros(margin, bool)))
+    well_inside = np.lib.stride_tricks.sliding_window_view(padded, 2 * margin + 1).min(axis=1)
+    return Leg(xs.tolist(), ys.tolist(), cum.tolist(), caps.tolist(), well_inside.tolist(),
                float(cum[-1]))
+
+
+def is_night(local: datetime) -> bool:
+    """Inside the rule pack's night window (``NIGHT_HOURS``, local time)."""
+    start, end = NIGHT_HOURS
+    return local.hour >= start or local.hour < end

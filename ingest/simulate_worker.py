@@ -30,7 +30,7 @@ from ingest.mqtt import BrokerAddress, Publisher
 from ingest.simulate_fleet import Identity, identities
 from ingest.simulate_map import CityMap, build_map
 from ingest.simulate_trips import TripPlanner
-from ingest.simulate_vehicle import Fix, Vehicle
+from ingest.simulate_vehicle import Fix, Vehicle, is_night
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,10 @@ class Share:
         plan = self.plan
         return self.start_at + (k + (n - 1) / plan.vehicles) * plan.interval_s
 
-    def step(self, vehicle: Vehicle) -> tuple[Fix, list[dict]]:
-        return vehicle.step(self.plan.interval_s, self.city, self.violation_p)
+    def step(self, vehicle: Vehicle, local: datetime) -> tuple[Fix, list[dict]]:
+        """The vehicle's fix due at ``local`` time (which decides day or night)."""
+        return vehicle.step(self.plan.interval_s, self.city, self.violation_p,
+                            night=is_night(local))
 
     def local(self, epoch: float) -> datetime:
         return datetime.fromtimestamp(epoch, self.zone)
@@ -170,9 +172,9 @@ def _run_json(share: Share) -> None:
 
 def _publish_one(share: Share, publisher: Publisher, infos: deque, ident: Identity,
                  vehicle: Vehicle, k: int, rng: random.Random) -> None:
-    epoch = share.due(ident.n, k)
-    ts = share.local(epoch).isoformat(timespec="milliseconds")
-    fix, events = share.step(vehicle)
+    local = share.local(share.due(ident.n, k))
+    ts = local.isoformat(timespec="milliseconds")
+    fix, events = share.step(vehicle, local)
     topic = f"kw/v1/dev/{ident.device_id}/"
     messages = [(topic + "pos", _fix_json(share, fix, ts, k + 1, rng))]
     if events:
@@ -237,7 +239,7 @@ async def _terminal(share: Share, ident: Identity, vehicle: Vehicle, gate: async
         for k in range(plan.ticks):
             await asyncio.sleep(max(0.0, share.due(ident.n, k) - time.time()))
             when = share.local(share.due(ident.n, k))
-            fix, events = share.step(vehicle)
+            fix, events = share.step(vehicle, when)
             for event in events:  # only driver identity exists in JT/T 808
                 if event["event"] in ("driver_login", "driver_logout"):
                     body = encode_driver(edition=edition, time=when,

@@ -2,8 +2,9 @@
 
 Short runs (a few seconds): every fix sent is stored once, none is dead-lettered,
 every position is on land (inside a district of the sample city) and no fix is
-flagged as an impossible jump. A longer run without services checks the
-driving itself over an hour of simulated time.
+flagged as an impossible jump. Longer runs without services check the driving
+itself over simulated time: plausible, and breaking a rule only when a
+violation is injected (the rule engine, fed as ingest feeds it, is the judge).
 """
 
 from __future__ import annotations
@@ -12,22 +13,28 @@ import math
 import random
 import threading
 from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
 import shapely
 from shapely.ops import unary_union
 from sqlalchemy import func, select, text
 
+from ingest.enrich import flag_motion
 from ingest.gateway_service import GatewayService
 from ingest.simulate import simulate
 from ingest.simulate_fleet import CLASS_MIX, identities, register_simulated_fleet
 from ingest.simulate_map import build_map
 from ingest.simulate_trips import TripPlanner
-from ingest.simulate_vehicle import Vehicle
+from ingest.simulate_vehicle import Vehicle, is_night
 from keywatch.db import make_sessionmaker, transaction
 from registry.models import Company
 from registry.models import Vehicle as VehicleRow
+from rules.engine import RuleContext, RuleEngine, VehicleInfo
+from rules.types import Fix, TachoEvent
 from tests.helpers import running_worker, wait_for
+from tests.rules.sample_city import TZ
+from tests.rules.sample_city import city as sample_city
 
 
 def _scalar(engine, sql: str):  # type: ignore[no-untyped-def]
@@ -148,3 +155,72 @@ def test_an_hour_of_driving_stays_on_land_and_plausible() -> None:
     assert events["driver_login"] >= 200
     assert events["body_lift"] > 0 and events["cover_close"] > 0
     assert set(violations) == {"sos", "speeding", "cover_open_moving", "forbidden_zone"}
+
+
+FALSE_ALARMS = ("cover_open_moving", "speeding", "forbidden_zone")
+
+
+def _incidents(vehicles: int, minutes: int, rate: float, start: str, seed: int = 5
+               ) -> tuple[Counter[str], Counter[str]]:
+    """Incidents per rule and violations injected, for a fleet driven ``minutes`` from
+    local time ``start`` with 10 s fixes: each tick's fixes and tachograph events
+    (same time, as ``simulate`` publishes them) enriched and judged as ingest does."""
+    city, sample, engine = build_map(), sample_city(), RuleEngine()
+    fleet = []
+    for ident in identities(vehicles, "sim-", seed):
+        rng = random.Random(f"{seed}:{ident.n}")
+        planner = TripPlanner(city, ident.vehicle_class, ident.home_district, rng)
+        vehicle = Vehicle(ident.n, ident.vehicle_class, ident.drivers, planner, rng)
+        vehicle.start(city)
+        info = VehicleInfo(ident.n, ident.plate, ident.vehicle_class)
+        fleet.append((ident, vehicle, RuleContext(info, sample.index, sample.params, TZ)))
+    states: dict[int, dict] = {}
+    last: dict[int, tuple] = {}
+    incidents: Counter[str] = Counter()
+    t0 = datetime.fromisoformat(start).replace(tzinfo=TZ)
+    for k in range(minutes * 6):
+        ts = t0 + timedelta(seconds=10 * k)
+        steps = [v.step(10.0, city, rate / 6, night=is_night(ts)) for _, v, _ in fleet]
+        lonlat = [fix.lonlat() for fix, _ in steps]
+        zones = sample.index.containing([p[0] for p in lonlat], [p[1] for p in lonlat])
+        items = []
+        for (ident, _, ctx), (fix, events), (lon, lat), inside in zip(
+                fleet, steps, lonlat, zones, strict=True):
+            fixes = flag_motion([Fix(ident.device_id, ts, round(lat, 6), round(lon, 6),
+                                     fix.speed, fix.heading, acc=5.0, ign=fix.ign, seq=k + 1,
+                                     alarms=fix.alarms, vehicle_id=ident.n,
+                                     zones=tuple(inside))], last.get(ident.n))
+            last[ident.n] = (ts, fixes[0].lat, fixes[0].lon)
+            tacho = [TachoEvent(ident.device_id, ts, e["event"], e.get("driver"), lat, lon,
+                                fix.speed, ident.n) for e in events]
+            items.append((states.get(ident.n), fixes, tacho, ctx))
+        for (ident, _, _), (state, emitted) in zip(fleet, engine.process_many(items),
+                                                   strict=True):
+            states[ident.n] = state
+            incidents.update(e.rule for e in emitted if e.action in ("open", "instant"))
+    injected: Counter[str] = Counter()
+    for _, vehicle, _ in fleet:
+        injected.update(vehicle.violations)
+    return incidents, injected
+
+
+@pytest.mark.parametrize(("vehicles", "start"), [(400, "2026-11-26T10:00"),
+                                                 (200, "2026-11-26T23:00")],
+                         ids=["day", "night"])
+def test_a_clean_fleet_raises_no_false_alarms(vehicles: int, start: str) -> None:
+    """Without injected violations nobody drives with the cover open, over a limit
+    or into a zone its class may not enter: not at the start (trucks part-way
+    through loading), not leaving an expressway corridor or driving along its
+    edge, not coaches at night (their limits × 0.8), not trips to or through a
+    restricted zone. The day run is inside the downtown muck-truck ban."""
+    incidents, injected = _incidents(vehicles, 30, 0.0, start)
+    assert not injected
+    assert {rule: incidents[rule] for rule in FALSE_ALARMS} == dict.fromkeys(FALSE_ALARMS, 0)
+
+
+def test_injected_violations_are_what_the_rules_find() -> None:
+    """Every injected kind fires its rule, and never more often than injected (a
+    trespass is the next leg's, so some are still on their way at the end)."""
+    incidents, injected = _incidents(200, 60, 0.3, "2026-11-26T10:00")
+    for rule in FALSE_ALARMS:
+        assert 0 < incidents[rule] <= injected[rule], (rule, incidents, injected)
