@@ -6,6 +6,10 @@ import gc
 import logging
 import signal
 import threading
+import time
+from typing import Any
+
+from prometheus_client import Histogram
 
 from keywatch.settings import Settings
 
@@ -15,6 +19,11 @@ PARTS = ("ingest", "dispatch", "gateway", "web")
 
 GC_GEN0_THRESHOLD = 50_000  # allocations between young collections (CPython's default: 700)
 GC_GEN1_THRESHOLD = 100  # young collections between middle ones (CPython's default: 10)
+SLOW_GC_S = 0.2  # a collection this long is logged: every thread of the process stood still
+GC_PAUSE_SECONDS = Histogram(
+    "keywatch_gc_pause_seconds", "Garbage-collector pauses (the whole process stops)",
+    ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+_gc_started: list[float] = [0.0]
 
 
 def tune_gc() -> None:
@@ -32,6 +41,21 @@ def tune_gc() -> None:
     gc.freeze()
     gen2 = gc.get_threshold()[2]
     gc.set_threshold(GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD, gen2)
+    if _time_gc not in gc.callbacks:
+        gc.callbacks.append(_time_gc)
+
+
+def _time_gc(phase: str, info: dict[str, Any]) -> None:
+    """Each collection's pause in ``keywatch_gc_pause_seconds``; a long one logged
+    (it shows up as ingest lag and late alerts)."""
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+        return
+    pause = time.perf_counter() - _gc_started[0]
+    GC_PAUSE_SECONDS.labels(str(info["generation"])).observe(pause)
+    if pause >= SLOW_GC_S:
+        log.warning("garbage collection (generation %d) paused the process %.0f ms; "
+                    "%d objects collected", info["generation"], pause * 1000, info["collected"])
 
 
 def run_parts(settings: Settings, parts: list[str]) -> int:
