@@ -206,6 +206,11 @@ class IngestGroup:
         """Hook for the registry → broker sync: look at the devices now."""
         self._next_resync = 0.0
 
+    def leads(self) -> bool:
+        """Whether this worker runs the group-wide jobs (the sequence-gap scan): the
+        one holding the main session, so exactly one worker of a group does."""
+        return self.main is not None
+
     def tick_scopes(self) -> list[tuple[list[str] | None, SlotClock | None]]:
         """What this worker ticks: (devices or None for all, the slot's clock or None
         for the worker's own)."""

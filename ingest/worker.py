@@ -95,7 +95,9 @@ class IngestWorker:
         if time.monotonic() >= self._next_tick:
             self._next_tick = time.monotonic() + self.tick_every_s
             self._tick()
-        if self.gaps is not None:
+        if self.gaps is not None and self.consumer.leads():
+            # one scan for the whole group: every worker scanning every device would
+            # repeat the heaviest query and count each missing fix once per worker
             self.gaps.maybe_run()
 
     def _tick(self) -> None:

@@ -165,6 +165,11 @@ def test_two_workers_share_the_slots_and_one_takes_over(clean_db, engine, settin
             wait_for(lambda: len(a.consumer.owned) == len(b.consumer.owned) == 2
                      and b.consumer.connected.is_set(), 20, "2 + 2 slots")
             assert (a.consumer.main is None) != (b.consumer.main is None)  # one main
+            # the sequence-gap scan (due at once: its first window) runs in main's worker only
+            leader, other = (a, b) if a.consumer.leads() else (b, a)
+            assert not other.consumer.leads()
+            wait_for(lambda: leader.gaps._next is not None, 10, "the leader's gap scan")
+            assert other.gaps._next is None
             _publish(pub, names, 0)
             wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 40, 20, "40")
         wait_for(lambda: len(a.consumer.owned) == SLOTS and a.consumer.main is not None
