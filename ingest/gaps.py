@@ -41,12 +41,16 @@ DEFAULT_LOOKBACK = timedelta(minutes=10)
 
 # One index range scan per device (the primary key is (device_id, ts, seq)): fixes has
 # no index that starts with ts, and a day's partition at city scale is too big to read.
-_STEPS = """
-WITH devices AS (
+_KNOWN = """
     SELECT device_id FROM vehicles WHERE device_id IS NOT NULL
     UNION
     SELECT device_id FROM device_bindings
     WHERE unbound_at IS NULL OR unbound_at >= :since - :lookback
+"""
+_STEPS = """
+WITH devices AS (
+    SELECT device_id FROM (""" + _KNOWN + """) known
+    WHERE CAST(:only AS text[]) IS NULL OR device_id = ANY(CAST(:only AS text[]))
 ), ordered AS (
     SELECT f.* FROM devices d CROSS JOIN LATERAL (
         SELECT device_id, vehicle_id, ts, seq,
@@ -68,6 +72,9 @@ WITH devices AS (
     FROM steps
 )
 """
+
+_DEVICE_IDS = text("SELECT device_id FROM (" + _KNOWN + ") known ORDER BY device_id")
+SCAN_CHUNK = 2000  # devices per statement of the periodic scan
 
 _GAPS = text(_STEPS + """
 SELECT device_id, prev_seq, seq, step - 1 AS missing, prev_ts, ts
@@ -132,13 +139,14 @@ def parse_when(value: str, *, now: datetime, tz: tzinfo) -> datetime:
 
 
 def _params(since: datetime, until: datetime, modulus: int | None,
-            lookback: timedelta) -> dict[str, object]:
+            lookback: timedelta, only: list[str] | None = None) -> dict[str, object]:
     if until <= since:
         raise ValueError(f"--until ({until.isoformat()}) must be after --since "
                          f"({since.isoformat()})")
     if modulus is not None and modulus < 2:
         raise ValueError(f"modulus must be at least 2, got {modulus}")
-    return {"since": since, "until": until, "modulus": modulus or 0, "lookback": lookback}
+    return {"since": since, "until": until, "modulus": modulus or 0, "lookback": lookback,
+            "only": only}
 
 
 def find_gaps(conn: Connection, *, since: datetime, until: datetime,
@@ -149,11 +157,34 @@ def find_gaps(conn: Connection, *, since: datetime, until: datetime,
 
 
 def devices_with_gaps(conn: Connection, *, since: datetime, until: datetime,
-                      modulus: int | None = None,
-                      lookback: timedelta = DEFAULT_LOOKBACK) -> list[DeviceGaps]:
-    """Devices with missing fixes or counter restarts in the window, most missing first."""
-    rows = conn.execute(_DEVICES, _params(since, until, modulus, lookback))
+                      modulus: int | None = None, lookback: timedelta = DEFAULT_LOOKBACK,
+                      only: list[str] | None = None) -> list[DeviceGaps]:
+    """Devices with missing fixes or counter restarts in the window, most missing first
+    (of the ``only`` devices, when given)."""
+    rows = conn.execute(_DEVICES, _params(since, until, modulus, lookback, only))
     return [DeviceGaps(*row) for row in rows]
+
+
+def devices_with_gaps_paced(engine: Engine, *, since: datetime, until: datetime,
+                            chunk: int = SCAN_CHUNK, idle_share: float = 0.5,
+                            sleep: Callable[[float], None] = time.sleep) -> list[DeviceGaps]:
+    """``devices_with_gaps`` for every device, ``chunk`` devices per statement, resting
+    after each as long as ``idle_share`` asks (0.5: the scan takes at most about half
+    of one database core). At city scale the whole scan at once is seconds of one core's
+    work arriving together, and ingest lags behind it; paced, it is spread over its
+    interval. Each device's answer depends on its own fixes only: the chunks add up."""
+    with engine.connect() as conn:
+        params = _params(since, until, None, DEFAULT_LOOKBACK)
+        devices = [d for (d,) in conn.execute(_DEVICE_IDS, params)]
+    found: list[DeviceGaps] = []
+    for start in range(0, len(devices), chunk):
+        began = time.perf_counter()
+        with engine.connect() as conn:
+            found += devices_with_gaps(conn, since=since, until=until,
+                                       only=devices[start:start + chunk])
+        if start + chunk < len(devices) and idle_share > 0:
+            sleep((time.perf_counter() - began) * idle_share / (1 - idle_share))
+    return sorted(found, key=lambda d: (-d.missing, d.device_id))
 
 
 def record_scan(devices: list[DeviceGaps]) -> None:
@@ -194,8 +225,7 @@ class GapScanner:
     def _scan(self, since: datetime, until: datetime) -> None:
         started = time.perf_counter()
         try:
-            with self.engine.connect() as conn:
-                devices = devices_with_gaps(conn, since=since, until=until)
+            devices = devices_with_gaps_paced(self.engine, since=since, until=until)
             record_scan(devices)
         except Exception as exc:  # noqa: BLE001 - a failed scan is logged, ingest goes on
             log.warning("sequence-gap scan %s..%s failed: %s", since.isoformat(),

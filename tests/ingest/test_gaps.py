@@ -9,7 +9,13 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from ingest.gaps import GapScanner, devices_with_gaps, find_gaps, parse_when
+from ingest.gaps import (
+    GapScanner,
+    devices_with_gaps,
+    devices_with_gaps_paced,
+    find_gaps,
+    parse_when,
+)
 from keywatch.cli import main
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import make_city
@@ -85,6 +91,26 @@ def test_consecutive_windows_add_up(fleet):
     assert sorted(first + second, key=lambda g: (g.device_id, g.before_ts)) == whole
     assert [(g.device_id, g.after_seq, g.before_seq) for g in second
             if g.device_id == "g-hole"] == [("g-hole", 2, 5), ("g-hole", 6, 8)]
+
+
+def test_the_paced_scan_in_chunks_finds_what_one_statement_finds(fleet):
+    """Chunk by chunk (one device per statement here), resting after each in proportion
+    to its time: the same devices, the same counts, in the same order."""
+    with fleet.connect() as conn:
+        whole = devices_with_gaps(conn, **_window())
+    rests: list[float] = []
+    paced = devices_with_gaps_paced(fleet, **_window(), chunk=1, idle_share=0.5,
+                                    sleep=rests.append)
+    assert paced == whole and len(whole) == 3
+    with fleet.connect() as conn:
+        known = conn.execute(text(
+            "SELECT count(*) FROM (SELECT device_id FROM vehicles WHERE device_id IS NOT NULL"
+            " UNION SELECT device_id FROM device_bindings) d")).scalar()
+    assert known >= len(DEVICES) and len(rests) == known - 1  # a rest between chunks
+    assert all(r > 0 for r in rests)
+    with fleet.connect() as conn:  # the restriction to a list of devices is honoured
+        assert [d.device_id for d in devices_with_gaps(conn, **_window(),
+                                                       only=["g-hole", "g-full"])] == ["g-hole"]
 
 
 def test_scanner_publishes_metrics(fleet):
