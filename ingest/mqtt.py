@@ -7,6 +7,7 @@ into paho's network thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -73,6 +74,7 @@ class _BurstClient(paho.Client):
     (paho-mqtt 2.x internals: ``_sock_recv``, ``loop_read``, ``_packet_write``;
     tests/ingest/test_mqtt_burst.py pins their behaviour)."""
 
+    _quiet: int | None = None  # the thread inside ``ack_many``
     _rsock: object = None
     _rbuf: bytes = b""
     _rpos: int = 0
@@ -134,6 +136,35 @@ class _BurstClient(paho.Client):
                 return self._loop_rc_handle(rc)
             if rc == paho.MQTTErrorCode.MQTT_ERR_AGAIN and self._rpos >= len(self._rbuf):
                 return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge each (packet id, QoS) in order, waking the network thread once for
+        all of them: paho writes a byte to its wake-up socket for every packet it queues
+        (a system call each, and a wake-up of the network thread competing for the GIL;
+        with two workers the one holding the main session pays it for every fix twice).
+        Without a network thread (never started) every ack goes paho's own way."""
+        if self._thread is None or self._sockpairW is None:
+            for mid, qos in acks:
+                self.ack(mid, qos)
+            return
+        self._quiet = threading.get_ident()
+        try:
+            for mid, qos in acks:
+                self.ack(mid, qos)
+        finally:
+            self._quiet = None
+        if threading.current_thread() is not self._thread:  # the network thread itself
+            with contextlib.suppress(BlockingIOError):  # writes before it selects again
+                self._sockpairW.send(b"0")
+
+    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
+                      info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
+        if self._quiet != threading.get_ident():
+            return super()._packet_queue(command, packet, mid, qos, info)
+        # ``ack_many`` in this thread: queued as paho queues it, the wake-up comes after
+        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
+                                 "to_process": len(packet), "packet": packet, "info": info})
+        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _packet_write(self) -> paho.MQTTErrorCode:
         out = self._out_packet
@@ -336,11 +367,19 @@ class Consumer:
 
 
 def ack_messages(messages: list[InboundMessage]) -> None:
-    """PUBACK each message on the session it came from."""
+    """PUBACK each message on the session it came from, in receipt order (one wake-up of
+    each session's network thread, not one per message)."""
+    by_client: dict[int, tuple[paho.Client, list[tuple[int, int]]]] = {}
     for message in messages:
         consumer, mid, qos = message.ack_token
         if qos > 0:
-            consumer.client.ack(mid, qos)
+            by_client.setdefault(id(consumer.client), (consumer.client, []))[1].append((mid, qos))
+    for client, acks in by_client.values():
+        if isinstance(client, _BurstClient):
+            client.ack_many(acks)
+        else:
+            for mid, qos in acks:
+                client.ack(mid, qos)
 
 
 class _Acks:

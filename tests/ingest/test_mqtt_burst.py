@@ -29,6 +29,23 @@ def _consumer(settings, client_id: str) -> Consumer:  # type: ignore[no-untyped-
     return consumer
 
 
+def _count_wakes(client) -> list[int]:  # type: ignore[no-untyped-def]
+    """Counts the bytes written to paho's wake-up socket from now on."""
+    count = [0]
+    real = client._sockpairW
+
+    class Counting:
+        def send(self, data: bytes) -> int:
+            count[0] += 1
+            return real.send(data)
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(real, name)
+
+    client._sockpairW = Counting()
+    return count
+
+
 def _drain(consumer: Consumer, count: int, timeout_s: float = 60) -> list:
     got: list = []
     deadline = time.monotonic() + timeout_s
@@ -57,7 +74,9 @@ def test_many_small_and_large_messages_arrive_intact_in_order_and_acks_land(sett
         assert len(got) == len(sizes)
         # one publisher, one subscription: the broker keeps its order
         assert [m.payload for m in got] == [_payload(i, s) for i, s in enumerate(sizes)]
+        wakes = _count_wakes(consumer.client)
         consumer.ack(got)
+        assert wakes == [1]  # one wake-up of the network thread for 6,000 PUBACKs
         time.sleep(1.0)  # the coalesced PUBACKs go out on the network thread
     finally:
         consumer.stop()
