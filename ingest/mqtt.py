@@ -182,7 +182,7 @@ def _unsent_puback(packet: dict) -> bool:
     return (packet["command"] & 0xF0) == paho.PUBACK and packet["pos"] == 0
 
 
-def _client(address: BrokerAddress, client_id: str, *, manual_ack: bool) -> paho.Client:
+def _client(address: BrokerAddress, client_id: str, *, manual_ack: bool) -> _BurstClient:
     client = _BurstClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                           protocol=paho.MQTTv5, manual_ack=manual_ack)
     if address.username:
@@ -369,17 +369,13 @@ class Consumer:
 def ack_messages(messages: list[InboundMessage]) -> None:
     """PUBACK each message on the session it came from, in receipt order (one wake-up of
     each session's network thread, not one per message)."""
-    by_client: dict[int, tuple[paho.Client, list[tuple[int, int]]]] = {}
+    by_client: dict[int, tuple[_BurstClient, list[tuple[int, int]]]] = {}
     for message in messages:
         consumer, mid, qos = message.ack_token
         if qos > 0:
             by_client.setdefault(id(consumer.client), (consumer.client, []))[1].append((mid, qos))
     for client, acks in by_client.values():
-        if isinstance(client, _BurstClient):
-            client.ack_many(acks)
-        else:
-            for mid, qos in acks:
-                client.ack(mid, qos)
+        client.ack_many(acks)
 
 
 class _Acks:

@@ -34,8 +34,8 @@ def tune_gc() -> None:
     one fix each per batch): ~2,400 → ~3,200 fixes/s with 50,000; 50,000 → 200,000:
     a batch's objects (2,500 fixes: ~50,000 containers, none in a reference cycle) are
     freed before a collection comes, instead of being traversed once or twice a batch
-    (25,000 vehicles: 33 young collections of ~30 ms in 75,000 fixes → one of 120 ms;
-    ~12 µs per fix). A batch's checkpoints
+    (25,000 vehicles: 33 young collections of ~30 ms in 75,000 fixes → one of 120 ms,
+    ~12 → ~1.6 µs per fix). A batch's checkpoints
     survive a young collection and die with the next batch: middle collections
     every 100 young ones instead of 10 find most of them already freed (40,000
     vehicles, one fix each per batch: collector time 3.2-3.7 → 1.5 s in 20 s,
