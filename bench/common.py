@@ -72,17 +72,6 @@ def start_keywatch(args: list[str], env: dict[str, str], log: Path) -> subproces
                                 stderr=subprocess.STDOUT)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process (VmRSS), MB; 0 once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0.0
-
-
 def free_port() -> int:
     import socket
 

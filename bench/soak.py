@@ -44,7 +44,6 @@ from bench.alert_latency import Stamps, commit_listener, percentiles  # noqa: E4
 from bench.common import (  # noqa: E402
     free_port,
     platform_env,
-    rss_mb,
     scratch_settings,
     start_keywatch,
 )
@@ -52,6 +51,7 @@ from ingest.mqtt import BrokerAddress, Publisher  # noqa: E402
 from ingest.pipeline import POSITIONS_CHANNEL  # noqa: E402
 from ingest.simulate_fleet import company_code, register_simulated_fleet  # noqa: E402
 from keywatch.db import make_engine, make_sessionmaker, psycopg_url, transaction  # noqa: E402
+from keywatch.process import rss_mb  # noqa: E402
 from registry.models import Vehicle  # noqa: E402
 
 PROBES = 5

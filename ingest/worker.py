@@ -20,9 +20,11 @@ from ingest.pipeline import Pipeline
 from ingest.retention import drop_expired
 from ingest.slots import IDLE_S, SETTLE_S, IngestGroup, event_time
 from keywatch.errors import database_read_only, database_unavailable
+from keywatch.process import release_free_memory
 
 log = logging.getLogger(__name__)
 _PARTITIONS_LOCK = zlib.crc32(b"keywatch:fix-partitions")
+TRIM_EVERY_S = 60.0  # free C-heap pages handed back to the system (keywatch.process)
 
 
 def one_worker_at_a_time(session: Session) -> None:
@@ -53,6 +55,7 @@ class IngestWorker:
         self.stopping = threading.Event()
         self._partitions_day: date | None = None
         self._next_tick = 0.0
+        self._next_trim = time.monotonic() + TRIM_EVERY_S
         self.tick_every_s = 10.0
         self._watermark: datetime | None = None  # newest fix time committed so far
         self._idle_since: float | None = None  # monotonic time input last ran dry
@@ -95,6 +98,9 @@ class IngestWorker:
         if time.monotonic() >= self._next_tick:
             self._next_tick = time.monotonic() + self.tick_every_s
             self._tick()
+        if time.monotonic() >= self._next_trim:
+            self._next_trim = time.monotonic() + TRIM_EVERY_S
+            release_free_memory()
         if self.gaps is not None and self.consumer.leads():
             # one scan for the whole group: every worker scanning every device would
             # repeat the heaviest query and count each missing fix once per worker

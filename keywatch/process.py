@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
 import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Histogram
@@ -47,6 +50,34 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD, gen2)
     if _time_gc not in gc.callbacks:
         gc.callbacks.append(_time_gc)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS), MB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
+def release_free_memory() -> bool:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``); False
+    where there is no glibc. A burst (a lag bump's bigger inbox and batch) leaves the
+    heap fragmented: what was freed stays resident behind a few live blocks, and the
+    process's RSS only ever climbs to the next burst's high-water mark."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 def _time_gc(phase: str, info: dict[str, Any]) -> None:
