@@ -330,8 +330,11 @@ def report(run: Run) -> None:
 def _alert_ms(run: Run, committed: dict[str, float]) -> list[float]:
     if not committed:
         return []
+    # the sos alarm's incident only: the alarm vehicles fall silent after their one fix,
+    # and their signal_lost incidents minutes later are not that alarm's latency
     with psycopg.connect(run.db_url) as conn:
-        rows = conn.execute("SELECT id::text, plate FROM incidents WHERE id = ANY(%s)",
+        rows = conn.execute("SELECT id::text, plate FROM incidents WHERE id = ANY(%s)"
+                            " AND rule = 'terminal_alarm'",
                             ([int(k) for k in committed],)).fetchall()
     plates: dict[str, str] = {key: plate for key, plate in rows}
     return [(at - run.published_alerts[plates[key]]) * 1000 for key, at in committed.items()
