@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.alert_latency import Stamps, commit_listener, percentiles  # noqa: E402
 from bench.common import (  # noqa: E402
-    free_port,
+    free_ports,
     platform_env,
     scratch_settings,
     start_keywatch,
@@ -357,7 +357,8 @@ def main() -> int:
                         help="s to wait for the last probes after the load stops")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="kw-soak-"))
-    with scratch_settings(http_port=free_port(), jt808_port=free_port()) as settings:
+    http_port, jt808_port = free_ports(2)
+    with scratch_settings(http_port=http_port, jt808_port=jt808_port) as settings:
         engine = make_engine(settings.database_url)
         print(f"registering {args.vehicles:,} vehicles …", flush=True)
         run = Run(args, psycopg_url(settings.database_url), where=register(engine, args))
