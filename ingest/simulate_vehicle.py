@@ -25,6 +25,7 @@ import shapely
 
 from ingest.simulate_map import CityMap, to_lonlat
 from ingest.simulate_trips import Stop, TripPlanner
+from rules import speeding
 
 ACCEL_KMH_S = 5.0
 CAP_STEP_M = 50.0
@@ -33,7 +34,8 @@ CAP_MARGIN_KMH = 4.0  # a zone's cap is this far under its limit
 # corridor's higher limit once the entry is confirmed and the lower one again once
 # the exit is, so a driver speeds up after the entry and slows down before the exit.
 FAST_MARGIN_M = 250.0
-NIGHT_HOURS = (22, 6)  # rules.toml [speeding] night_start / night_end
+# the regulations' night (speeding's defaults, as rules.toml ships them): one source
+_SPEEDING = speeding.Params()
 NOISE_M = 3.5  # per axis: about 5 m radial, like a consumer GNSS receiver
 NOISE_MAX_M = 9.0  # per axis: no fix is further off than this
 # How far from a speed zone's edge a vehicle must be to trust its fixes on the same
@@ -54,7 +56,7 @@ PROFILES = {
     "muck_truck": Profile((20, 38), (30, 38), 40),
     "school_bus": Profile((25, 48), (50, 58), 60),
     "hazmat": Profile((30, 50), (55, 58), 60),
-    "coach": Profile((30, 55), (70, 90), 80, night_factor=0.8),
+    "coach": Profile((30, 55), (70, 90), 80, night_factor=_SPEEDING.night_factor["coach"]),
     "freight": Profile((30, 58), (65, 88), 80),
     "rural_van": Profile((25, 50), (45, 55), 60),
     "low_speed_truck": Profile((15, 40), (35, 45), 70),
@@ -296,6 +298,7 @@ def make_leg(city: CityMap, xs: np.ndarray, ys: np.ndarray, vehicle_class: str) 
 
 
 def is_night(local: datetime) -> bool:
-    """Inside the rule pack's night window (``NIGHT_HOURS``, local time)."""
-    start, end = NIGHT_HOURS
-    return local.hour >= start or local.hour < end
+    """Inside the rule pack's night window (speeding's ``night_start``–``night_end``)."""
+    sod = local.hour * 3600 + local.minute * 60 + local.second
+    return bool(speeding.in_window(np.array([sod]), _SPEEDING.night_start,
+                                   _SPEEDING.night_end)[0])
