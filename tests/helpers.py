@@ -31,6 +31,23 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = 
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def wait_for_count(engine: Engine, sql: str, expected: int, timeout_s: float = 30.0,
+                   what: str = "the count", poll_s: float = 0.05, **params: Any) -> None:
+    """Until ``sql`` counts exactly ``expected``. A count above it fails at once (something
+    stored twice, or a leftover from another test); a timeout says where the count stood."""
+    deadline = time.monotonic() + timeout_s
+    count = None
+    while time.monotonic() < deadline:
+        count = scalar(engine, sql, **params)
+        if count == expected:
+            return
+        if count > expected:
+            raise AssertionError(f"{what}: counted {count}, more than the {expected} expected")
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}: "
+                         f"counted {count} of {expected}")
+
+
 def scalar(engine: Engine, sql: str, **params: Any) -> Any:
     """One value from the database (counts, reasons) for a test's assertions."""
     with engine.connect() as conn:

@@ -18,7 +18,16 @@ from sqlalchemy import text
 from dashboard.app import create_app
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import INSIDE, OUTSIDE, PASSWORD, make_city
-from tests.helpers import fix, now_local, publish_json, publisher, running_worker, scalar, wait_for
+from tests.helpers import (
+    fix,
+    now_local,
+    publish_json,
+    publisher,
+    running_worker,
+    scalar,
+    wait_for,
+    wait_for_count,
+)
 
 
 @pytest.fixture
@@ -36,8 +45,8 @@ def test_fix_to_incident_to_api(city, settings):
         first = fix(start, *OUTSIDE, speed=30.0, seq=1)
         publish_json(pub, "t-0001", "pos", first)
         publish_json(pub, "t-0001", "pos", first)  # the same fix again
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM vehicle_state "
-                                "WHERE fixes_total >= 1") == 1, what="the first fix")
+        wait_for_count(engine, "SELECT count(*) FROM vehicle_state "
+                                "WHERE fixes_total >= 1", 1, what="the first fix")
 
         # inside the restricted zone for 20 s (membership is confirmed after 15 s)
         inside = [fix(start + timedelta(seconds=s), *INSIDE, speed=25.0, seq=2 + i)
@@ -48,12 +57,12 @@ def test_fix_to_incident_to_api(city, settings):
 
         publish_json(pub, "t-0001", "pos", inside)  # redelivered batch: nothing changes
         pub.publish_and_wait("kw/v1/dev/t-0001/pos", b"{not json")
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 1,
-                 what="the dead letter")
+        wait_for_count(engine, "SELECT count(*) FROM dead_letters", 1,
+                       what="the dead letter")
         # the worker is still running: a later fix is stored
         publish_json(pub, "t-0001", "pos", fix(start + timedelta(seconds=60), *INSIDE, seq=9))
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 5,
-                 what="the fix after the dead letter")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 5,
+                       what="the fix after the dead letter")
 
     assert scalar(engine, "SELECT count(*) FROM fixes WHERE seq = 1") == 1
     assert scalar(engine, "SELECT count(*) FROM incidents") == 1
@@ -112,8 +121,8 @@ def test_bad_input_becomes_dead_letter(city, settings, payload, reason):
         payload = payload.replace(b'"ts": 1,', f'"ts": {ts},'.encode())
     with running_worker(settings), publisher(settings) as pub:
         pub.publish_and_wait("kw/v1/dev/t-0001/pos", payload)
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 1,
-                 what="the dead letter")
+        wait_for_count(engine, "SELECT count(*) FROM dead_letters", 1,
+                       what="the dead letter")
     assert scalar(engine, "SELECT reason FROM dead_letters") == reason
     assert scalar(engine, "SELECT count(*) FROM fixes") == 0
 
@@ -124,9 +133,9 @@ def test_unknown_device_is_dead_lettered_and_batch_goes_on(city, settings):
     with running_worker(settings), publisher(settings) as pub:
         publish_json(pub, "nobody-1", "pos", fix(ts, *OUTSIDE))
         publish_json(pub, "t-0001", "pos", [fix(ts, *OUTSIDE), {"ts": ts.isoformat()}])
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 2,
-                 what="two dead letters")
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 1, what="the good fix")
+        wait_for_count(engine, "SELECT count(*) FROM dead_letters", 2,
+                       what="two dead letters")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 1, what="the good fix")
     reasons = {r for (r,) in engine.connect().execute(text("SELECT reason FROM dead_letters"))}
     assert reasons == {"unknown_device", "missing_field"}
 

@@ -37,12 +37,21 @@ def part_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+LOG_TAIL_LINES = 60  # of a part's log, printed when a test fails with it running
+
+
 @contextmanager
 def part(settings: Settings, name: str, **extra: str) -> Iterator[subprocess.Popen]:
     """``keywatch run --only NAME`` as a child process; killed (if alive) on exit."""
     proc = start_part(settings, name, **extra)
     try:
         yield proc
+    except BaseException:  # the part's own account of a failure, in pytest's report
+        log = Path(settings.home) / "logs" / f"{name}.log"
+        if log.exists():
+            tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            print(f"--- last lines of {log}:", *tail, sep="\n", file=sys.stderr)
+        raise
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from dashboard.app import create_app
 from tests.city import OUTSIDE
 from tests.faults.support import fleet_city, probe, publish_fleet
-from tests.helpers import publisher, running_worker, scalar, wait_for, with_settings
+from tests.helpers import publisher, running_worker, scalar, wait_for, wait_for_count, with_settings
 
 STEPS = 10
 SIZE = "16m"
@@ -208,7 +208,7 @@ def test_full_disk_nothing_acked_then_all_stored(clean_db, engine, settings, cap
             _not_ready(web, client)
             assert scalar(engine, fixes) == 1  # the probe only
             disk.free()
-            wait_for(lambda: scalar(engine, fixes) == first, 60, "the first fixes once freed")
+            wait_for_count(engine, fixes, first, 60, "the first fixes once freed")
             wait_for(lambda: web.get("/readyz").status_code == 200, 10, "ready again")
             # 2. full again (today's partition is still empty), and the worker stopped while
             # stuck: what it received it never acknowledged, so the broker gives it to the
@@ -219,7 +219,7 @@ def test_full_disk_nothing_acked_then_all_stored(clean_db, engine, settings, cap
         assert scalar(engine, fixes) == first
         disk.free()
         with running_worker(settings, client):
-            wait_for(lambda: scalar(engine, fixes) == total, 60, "every fix")
+            wait_for_count(engine, fixes, total, 60, "every fix")
     assert "could not extend file" in caplog.text  # SQLSTATE 53100, not another failure
     with engine.connect() as conn:
         stored = {(d, s): count for d, s, count in conn.execute(text(

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from ingest.slots import Names
 from tests.city import OUTSIDE
 from tests.faults.support import fleet_city, publish_fleet, start_part
-from tests.helpers import publisher, scalar, wait_for
+from tests.helpers import publisher, scalar, wait_for, wait_for_count
 
 SLOTS = 8
 CLIENT = "kw-fault-multi"
@@ -79,8 +79,8 @@ def test_two_workers_one_killed_and_restarted(clean_db, engine, settings):
         workers[0] = start_part(settings, "ingest", **ENV)
         wait_for(lambda: slot_owners(engine) == [4, 4], 30, "the restarted worker's share")
         feeder.join(120)
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == total, 300,
-                 f"all {total} fixes")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", total, 300,
+                       f"all {total} fixes")
     finally:
         for worker in workers:
             if worker.poll() is None:

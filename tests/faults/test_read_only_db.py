@@ -25,7 +25,7 @@ from alerts.dispatcher import Dispatcher
 from dashboard.app import create_app
 from tests.city import OUTSIDE
 from tests.faults.support import fleet_city, probe, publish_fleet
-from tests.helpers import publisher, running_worker, scalar, wait_for, with_settings
+from tests.helpers import publisher, running_worker, scalar, wait_for, wait_for_count, with_settings
 
 STEPS = 10
 
@@ -85,8 +85,8 @@ def test_read_only_database_nothing_acked_then_all_stored(clean_db, engine, sett
                 assert scalar(engine, fixes) == 1  # the probe only
                 assert dispatching.is_alive()  # waiting, not dead
                 _read_only(settings, False, terminate=False)
-                wait_for(lambda: scalar(engine, fixes) == 1 + len(names) * STEPS, 60,
-                         "the first fixes once the database is writable")
+                wait_for_count(engine, fixes, 1 + len(names) * STEPS, 60,
+                               "the first fixes once the database is writable")
                 wait_for(lambda: web.get("/readyz").status_code == 200, 10, "ready again")
                 # 2. read-only again, and the worker stopped while stuck: what it received
                 # it never acknowledged, so the broker gives it to the next worker
@@ -97,7 +97,7 @@ def test_read_only_database_nothing_acked_then_all_stored(clean_db, engine, sett
             _read_only(settings, False, terminate=False)
             total = 1 + len(names) * 2 * STEPS
             with running_worker(settings, client):
-                wait_for(lambda: scalar(engine, fixes) == total, 60, "every fix")
+                wait_for_count(engine, fixes, total, 60, "every fix")
             assert dispatching.is_alive()
     finally:
         _read_only(settings, False, terminate=False)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.city import OUTSIDE
 from tests.faults.support import fleet_city, part, probe, publish_fleet, start_part
-from tests.helpers import publisher, scalar, wait_for
+from tests.helpers import publisher, scalar, wait_for, wait_for_count
 
 CLIENT = {"KEYWATCH_MQTT_CLIENT_ID": "kw-fault-restarts"}
 
@@ -36,8 +36,8 @@ def test_postgres_restart_mid_stream(clean_db, engine, settings, services):
         engine.dispose()
         cluster.pg_down()  # fast shutdown: the worker's batch in flight is rolled back
         cluster.pg_up()
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == total, 300,
-                   "every fix after the restart")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", total, 300,
+                       "every fix after the restart")
     assert scalar(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
     assert scalar(engine, "SELECT count(*) FROM incidents WHERE rule = 'speeding'") == 10
     assert scalar(engine, "SELECT count(*) FROM dead_letters") == 0
@@ -60,6 +60,6 @@ def test_broker_restart_while_worker_down(clean_db, engine, settings, services):
     broker.mqtt_down()  # graceful, and waits: Mosquitto writes its persistence on exit
     broker.mqtt_up()
     with part(settings, "ingest", **CLIENT):
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == queued + 1, 180,
-                   "every queued fix after the broker restart")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", queued + 1, 180,
+                       "every queued fix after the broker restart")
     assert scalar(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == queued + 1

@@ -15,7 +15,7 @@ import pytest
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import OUTSIDE, make_city
 from tests.faults.support import part, publish_fleet, start_part
-from tests.helpers import publisher, scalar, wait_for
+from tests.helpers import publisher, scalar, wait_for, wait_for_count
 
 SPEEDING_SQL = "SELECT count(*) FROM incidents WHERE rule = 'speeding'"
 
@@ -55,8 +55,8 @@ def _run(clean_db, engine, settings, *, devices: int, per_device: int, kill_at: 
         if first.poll() is None:
             first.kill()
     with part(settings, "ingest", **client):
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == total, 300,
-                   f"all {total} fixes after the restart")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", total, 300,
+                       f"all {total} fixes after the restart")
     assert scalar(engine, "SELECT count(*) FROM fixes") == total  # none lost, none twice
     assert scalar(engine, "SELECT coalesce(sum(fixes_total), 0) FROM vehicle_state") == total
     # an uninterrupted run opens one speeding episode per 10th device (75 km/h for 100 s

@@ -16,7 +16,7 @@ from ingest.gateway_service import GatewayService
 from ingest.jt808.location import encode_location
 from keywatch.db import make_sessionmaker, transaction
 from tests.city import INSIDE, make_city
-from tests.helpers import running_worker, scalar, wait_for
+from tests.helpers import running_worker, scalar, wait_for_count
 from tests.ingest.test_jt808_gateway import Terminal
 
 PHONE = "13912345678"
@@ -52,8 +52,8 @@ def test_terminal_fix_reaches_the_database_once(gateway, engine, settings):
 
     with running_worker(settings):
         asyncio.run(conversation())
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 1,
-                 what="the terminal's fix")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 1,
+                       what="the terminal's fix")
     assert scalar(engine, "SELECT count(*) FROM fixes") == 1
     assert scalar(engine, "SELECT count(*) FROM dead_letters") == 0
 
@@ -79,8 +79,8 @@ def test_unauthenticated_location_is_dead_lettered(gateway, engine):
             return await terminal.request(0x0200, body)
 
     assert asyncio.run(conversation())["result"] == 1
-    wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 1,
-             what="the dead letter")
+    wait_for_count(engine, "SELECT count(*) FROM dead_letters", 1,
+                   what="the dead letter")
     assert scalar(engine, "SELECT source FROM dead_letters") == "jt808-tcp"
 
 

@@ -24,7 +24,15 @@ from keywatch.db import make_sessionmaker, transaction
 from keywatch.wiring import build_ingest_worker
 from registry.models import Vehicle
 from tests.city import OUTSIDE, make_city
-from tests.helpers import fix, publish_json, publisher, scalar, wait_for, with_settings
+from tests.helpers import (
+    fix,
+    publish_json,
+    publisher,
+    scalar,
+    wait_for,
+    wait_for_count,
+    with_settings,
+)
 
 SLOTS = 4
 
@@ -110,9 +118,9 @@ def test_one_worker_runs_main_and_every_slot(clean_db, engine, settings):
         for step in range(3):
             _publish(pub, names, step)
         publish_json(pub, "nobody", "pos", fix(datetime.now(UTC), *OUTSIDE))
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 120, 30, "120 fixes")
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letters") == 1, 10,
-                 "the unknown device's dead letter (through main)")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 120, 30, "120 fixes")
+        wait_for_count(engine, "SELECT count(*) FROM dead_letters", 1, 10,
+                       "the unknown device's dead letter (through main)")
     assert scalar(engine, "SELECT reason FROM dead_letters") == "unknown_device"
     assert _late(engine) == 0
     assert _duplicates() == duplicates  # main skipped what the slots had
@@ -134,13 +142,13 @@ def test_device_registered_while_running_goes_through_main_then_its_slot(
                                 company_code="QD-OTHER-01", home_district="370202",
                                 status="active"))
         _publish(pub, [*names, newcomer], 0)  # its slot does not know it yet: main has it
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 9, 20, "9 fixes")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 9, 20, "9 fixes")
         w.consumer.registry_changed()  # what the broker-account sync hook does
         k = slot_of(newcomer, SLOTS)
         wait_for(lambda: newcomer in (w.consumer.owned[k].announced or ()), 20,
                  "the newcomer subscribed by its slot")
         _publish(pub, [*names, newcomer], 1)
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 18, 20, "18 fixes")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 18, 20, "18 fixes")
         with engine.begin() as conn:  # the vehicle leaves: its slot lets it go
             conn.execute(text("UPDATE vehicles SET status = 'inactive' WHERE device_id = :d"),
                          {"d": newcomer})
@@ -171,11 +179,11 @@ def test_two_workers_share_the_slots_and_one_takes_over(clean_db, engine, settin
             wait_for(lambda: leader.gaps._next is not None, 10, "the leader's gap scan")
             assert other.gaps._next is None
             _publish(pub, names, 0)
-            wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 40, 20, "40")
+            wait_for_count(engine, "SELECT count(*) FROM fixes", 40, 20, "40")
         wait_for(lambda: len(a.consumer.owned) == SLOTS and a.consumer.main is not None
                  and a.consumer.connected.is_set(), 20, "the survivor's takeover")
         _publish(pub, names, 1)
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 80, 20, "80")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 80, 20, "80")
     assert _late(engine) == 0
 
 
@@ -187,12 +195,12 @@ def test_without_slots_a_second_worker_is_a_standby(clean_db, engine, settings):
         with worker(settings, client, slots=0) as b:
             wait_for(lambda: b.consumer.claims.alive(), 10, "the standby's claims")
             _publish(pub, names, 0)
-            wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 5, 20, "5 fixes")
+            wait_for_count(engine, "SELECT count(*) FROM fixes", 5, 20, "5 fixes")
             assert b.consumer.main is None and not b.consumer.connected.is_set()
             a.stop()  # the owner goes: the standby resumes main's session
             wait_for(b.consumer.connected.is_set, 20, "the standby's takeover")
             _publish(pub, names, 1)
-            wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 10, 20, "10")
+            wait_for_count(engine, "SELECT count(*) FROM fixes", 10, 20, "10")
 
 
 def test_losing_the_claims_connection_gives_the_sessions_up(clean_db, engine, settings):
@@ -207,7 +215,7 @@ def test_losing_the_claims_connection_gives_the_sessions_up(clean_db, engine, se
                  and w.consumer.claims.conn.info.backend_pid != pid
                  and w.consumer.connected.is_set(), 20, "the sessions claimed again")
         _publish(pub, names, 0)
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM fixes") == 10, 20, "10 fixes")
+        wait_for_count(engine, "SELECT count(*) FROM fixes", 10, 20, "10 fixes")
 
 
 def test_workers_starting_together_create_partitions_once(clean_db, engine, settings):
