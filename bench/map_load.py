@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
@@ -54,7 +55,7 @@ FILL_SQL = [
 ]
 MOVE_SQL = ("UPDATE vehicle_state SET lat = lat + (random() - 0.5) * 0.002,"
             " lon = lon + (random() - 0.5) * 0.002, speed = random() * 80,"
-            " heading = random() * 360, last_ts = now(), updated_at = clock_timestamp()")
+            " heading = random() * 360, last_ts = now(), updated_at = :batch")
 
 FIRST_RENDER_JS = """(n) => new Promise((resolve, reject) => {
   const deadline = performance.now() + 60000;
@@ -134,9 +135,11 @@ def measure(server_url: str, db_url: str, n: int, rounds: int) -> dict[str, floa
             print(f"  update round {i + 1}/{rounds}: {result['total']:.0f} ms "
                   f"(apply {result['apply']:.0f}, draw {result['draw']:.0f})", flush=True)
         t0 = page.evaluate(SSE_ARM_JS)
+        batch = datetime.now(UTC)  # as an ingest batch: its rows' time, in its NOTIFY
         with engine.begin() as conn:
-            conn.execute(text(MOVE_SQL))
-            conn.execute(text("SELECT pg_notify('keywatch_positions', '')"))
+            conn.execute(text(MOVE_SQL), {"batch": batch})
+            conn.execute(text("SELECT pg_notify('keywatch_positions', :p)"),
+                         {"p": batch.isoformat()})
         page.wait_for_function("window.__kwT !== null", timeout=30000)
         sse = page.evaluate("window.__kwT") - t0
         print(f"  SSE round (DB update of {n} rows → drawn): {sse:.0f} ms", flush=True)

@@ -1,8 +1,11 @@
 """The live hub: LISTEN to PostgreSQL, fan positions and incidents out to SSE clients.
 
 Web processes are stateless: each one listens on its own, so several can run
-behind a load balancer. Positions changed since the last notification are read
-from ``vehicle_state`` (one query per notification, not per client).
+behind a load balancer. Each ingest batch's NOTIFY carries its time, the
+``updated_at`` it gave the checkpoints it wrote; the rows of the batches notified
+are read from ``vehicle_state`` once a second at most (one query for all clients,
+none while no client is connected). Reading by the batches' own times, not "newer
+than the newest seen", misses nothing when two workers commit out of order.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 from prometheus_client import Gauge
@@ -28,9 +31,12 @@ POSITIONS_SQL = """
 SELECT v.plate, v.vehicle_class, v.company_code, s.lat, s.lon, s.speed, s.heading, s.ign,
        s.last_ts, s.district, s.updated_at
 FROM vehicle_state s JOIN vehicles v ON v.id = s.vehicle_id
-WHERE s.updated_at > %s AND s.lat IS NOT NULL
+WHERE s.updated_at = ANY(%s) AND s.lat IS NOT NULL
 ORDER BY s.updated_at
 """
+# the live map's refresh: a vehicle reports every ~10 s, a query a second is enough
+# (the table has no index on updated_at: checkpoints are updated in place, migration 0520)
+POSITIONS_EVERY_S = 1.0
 
 INCIDENT_SQL = """
 SELECT id, rule, severity, status, plate, vehicle_class, company, district, officer,
@@ -50,7 +56,8 @@ class LiveHub:
         self.url = psycopg_url(database_url)
         self.clients: set[Client] = set()
         self._task: asyncio.Task | None = None
-        self._since = datetime.now(UTC)
+        self._batches: set[datetime] = set()  # notified, not read yet
+        self._notified = asyncio.Event()
 
     def subscribe(self, user: Principal) -> Client:
         client = Client(user)
@@ -84,18 +91,39 @@ class LiveHub:
                 await psycopg.AsyncConnection.connect(self.url, autocommit=True) as query:
             await listen.execute("LISTEN keywatch_positions")
             await listen.execute("LISTEN keywatch_outbox")
-            async for note in listen.notifies():
-                if note.channel == "keywatch_positions":
-                    await self._positions(query)
-                elif note.payload.isdigit():
-                    await self._incident(query, int(note.payload))
+            reader = asyncio.create_task(self._read_positions(query))
+            try:
+                async for note in listen.notifies():
+                    if note.channel == "keywatch_positions":
+                        self._notified_batch(note.payload)
+                    elif note.payload.isdigit():
+                        await self._incident(query, int(note.payload))
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
 
-    async def _positions(self, conn: psycopg.AsyncConnection) -> None:
-        cur = await conn.execute(POSITIONS_SQL, (self._since,))
-        rows = await cur.fetchall()
-        if not rows:
+    def _notified_batch(self, payload: str) -> None:
+        try:
+            self._batches.add(datetime.fromisoformat(payload))
+        except ValueError:
+            log.warning("keywatch_positions notification without a batch time: %r", payload)
             return
-        self._since = rows[-1][10]
+        self._notified.set()
+
+    async def _read_positions(self, conn: psycopg.AsyncConnection) -> None:
+        """The notified batches' rows, at most every ``POSITIONS_EVERY_S``."""
+        while True:
+            await self._notified.wait()
+            self._notified.clear()
+            batches, self._batches = sorted(self._batches), set()
+            if self.clients:  # nobody watching: nothing to read
+                await self._positions(conn, batches)
+            await asyncio.sleep(POSITIONS_EVERY_S)
+
+    async def _positions(self, conn: psycopg.AsyncConnection, batches: list[datetime]) -> None:
+        cur = await conn.execute(POSITIONS_SQL, (batches,))
+        rows = await cur.fetchall()
         for client in list(self.clients):
             company = client.user.company if client.user.role == "company" else None
             items = [_position(r) for r in rows if company is None or r[2] == company]
