@@ -129,6 +129,7 @@ class Run:
     where: tuple[float, float]  # (lat, lon) of the probes and alarms
     began: float = 0.0  # monotonic, when the load began
     loaded: int = 0  # samples taken while the simulator ran (then one after the drain)
+    checkpoints: str = ""  # how the checkpoint table bore the load (checkpoint_table)
     parts: dict[str, object] = field(default_factory=dict)  # name → Popen
     probes: ProbeLag | None = None
     alerts: Stamps = field(default_factory=Stamps)
@@ -258,7 +259,18 @@ def soak(run: Run, settings, home: Path) -> None:  # type: ignore[no-untyped-def
         while run.probes.pending and time.monotonic() < drain_until:
             time.sleep(0.5)
         run.samples.append(take_sample(run, conn, since))
+        run.checkpoints = checkpoint_table(conn)
     print(f"simulator: {last_line(home / 'simulate.log', 'RESULT')}")
+
+
+def checkpoint_table(conn: psycopg.Connection) -> str:
+    """How the checkpoint table bore the load: rows updated in place (HOT) or moved,
+    its size, and how often autovacuum ran on it."""
+    upd, hot, size, vacuums = conn.execute(
+        "SELECT n_tup_upd, n_tup_hot_upd, pg_total_relation_size(relid), autovacuum_count "
+        "FROM pg_stat_user_tables WHERE relname = 'vehicle_state'").fetchone()  # type: ignore[misc]
+    return (f"vehicle_state: {upd:,} row updates, {100 * hot / max(upd, 1):.0f} % in place "
+            f"(HOT); {size / 2**20:.0f} MB; autovacuumed {vacuums} times")
 
 
 def wait_ingesting(run: Run, settings, timeout_s: float = 120.0) -> None:  # type: ignore[no-untyped-def]
@@ -319,6 +331,7 @@ def report(run: Run) -> None:
     if run.probes.missing():  # type: ignore[union-attr]
         print(f"probe fixes not committed by the end (still queued, or lost; counted with "
               f"their age): {run.probes.missing()}")  # type: ignore[union-attr]
+    print(run.checkpoints)
     print(f"database: {first.db_mb:.0f} → {last.db_mb:.0f} MB "
           f"({db_per_million:.0f} MB per million fixes); lag trend {trend:+.1f} ms/min")
     print(f"RESULT lag_p99_ms={lag['p99']:.0f} alert_p99_ms={alert['p99']:.0f} "

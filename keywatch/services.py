@@ -69,6 +69,17 @@ def _run(cmd: list[str], what: str) -> str:
     return proc.stdout
 
 
+# Applied on every start (ALTER SYSTEM, then a reload): what a city's write load needs
+# beyond the defaults (docs/scale.md, "PostgreSQL under a city's load"). After each
+# checkpoint begins, the first change to every page writes the whole page to the WAL;
+# at 5,000 fixes/s that burst backed ingest up for tens of seconds.
+PG_TUNING = {
+    "wal_compression": "lz4",  # those full-page images, compressed
+    "checkpoint_timeout": "15min",  # and their bursts three times rarer
+    "log_autovacuum_min_duration": "10s",  # slow autovacuums in the log
+}
+
+
 @dataclass
 class Services:
     """Paths and ports of one project's private services."""
@@ -150,6 +161,9 @@ class Services:
 
     def _ensure_database(self, port: int) -> None:
         psql = [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc"]
+        for name, value in PG_TUNING.items():  # also on clusters made before a setting was
+            _run([*psql, f"ALTER SYSTEM SET {name} = '{value}'"], f"setting {name}")
+        _run([*psql, "SELECT pg_reload_conf()"], "reloading PostgreSQL's settings")
         exists = _run([*psql, "SELECT 1 FROM pg_database WHERE datname='keywatch'"], "psql")
         if exists.strip() != "1":
             _run([*psql, "CREATE DATABASE keywatch"], "creating database keywatch")

@@ -33,3 +33,29 @@ def test_postgis_and_partitions(engine):
         assert name.scalar() == "fixes_20261120"
         kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'fixes'"))
         assert kind.scalar() == "p"
+
+
+def test_checkpoints_are_updated_in_place(engine):
+    """No index on a column every checkpoint write changes (HOT updates), and room on
+    each page for the new row version (migration 0520)."""
+    with engine.connect() as conn:
+        indexed = conn.execute(text(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = 'vehicle_state'::regclass")).scalars().all()
+        options = conn.execute(text(
+            "SELECT reloptions FROM pg_class WHERE relname = 'vehicle_state'")).scalar_one()
+    assert indexed == ["vehicle_id"]
+    assert "fillfactor=50" in options
+
+
+def test_private_cluster_has_the_write_load_settings(engine, private_services):
+    """keywatch.services applies PG_TUNING on every start, to clusters made before too."""
+    from keywatch.services import PG_TUNING
+
+    if private_services is None:
+        return  # services given from outside (KEYWATCH_DATABASE_URL): theirs to tune
+    with engine.connect() as conn:
+        for name, value in PG_TUNING.items():
+            shown = conn.execute(text(f"SHOW {name}")).scalar_one()
+            assert shown == value, name
