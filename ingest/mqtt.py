@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -56,7 +56,7 @@ class BrokerAddress:
 
 
 READ_CHUNK = 256 * 1024  # bytes taken from the socket per recv()
-PUBACKS_PER_SEND = 4096  # acknowledgements written with one send()
+PACKETS_PER_SEND = 4096  # PUBACKs or QoS 1 PUBLISHes written with one send()
 ROOM_WAIT_S = 0.1  # a full inbox: the network loop looks again this often
 
 
@@ -69,12 +69,13 @@ class _BurstClient(paho.Client):
     project's 2-core machine (receive and PUBACK only, nothing else), in the thread
     that shares the GIL with ingest; with this class, near 25,000. Here the
     socket is read in large chunks and drained on each wake-up (a consumer's full
-    ``Inbox`` stops the reading: see there), and queued PUBACKs go out in one ``send()``.
+    ``Inbox`` stops the reading: see there), and queued PUBACKs and QoS 1 PUBLISHes go
+    out in one ``send()``.
     The protocol handling, callbacks and reconnects are paho's own, untouched
     (paho-mqtt 2.x internals: ``_sock_recv``, ``loop_read``, ``_packet_write``;
     tests/ingest/test_mqtt_burst.py pins their behaviour)."""
 
-    _quiet: int | None = None  # the thread inside ``ack_many``
+    _quiet: int | None = None  # the thread inside ``quiet``
     _rsock: object = None
     _rbuf: bytes = b""
     _rpos: int = 0
@@ -139,38 +140,46 @@ class _BurstClient(paho.Client):
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge each (packet id, QoS) in order, waking the network thread once for
-        all of them: paho writes a byte to its wake-up socket for every packet it queues
-        (a system call each, and a wake-up of the network thread competing for the GIL;
-        with two workers the one holding the main session pays it for every fix twice).
-        Without a network thread (never started) every ack goes paho's own way."""
-        if self._thread is None or self._sockpairW is None:
+        all of them (``quiet``; with two workers the one holding the main session
+        would otherwise pay a wake-up for every fix twice)."""
+        with self.quiet():
             for mid, qos in acks:
                 self.ack(mid, qos)
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Packets this thread queues inside the block (PUBACKs, PUBLISHes) wake the
+        network thread once, at its end: paho writes a byte to its wake-up socket for
+        every packet it queues, a system call each and a wake-up of the network thread
+        competing for the GIL. One thread at a time; never wait inside the block for
+        what it queued (it is not sent before the end). Without a network thread
+        (never started) everything goes paho's own way."""
+        if self._thread is None or self._sockpairW is None:
+            yield
             return
         self._quiet = threading.get_ident()
         try:
-            for mid, qos in acks:
-                self.ack(mid, qos)
+            yield
         finally:
             self._quiet = None
-        if threading.current_thread() is not self._thread:  # the network thread itself
-            with contextlib.suppress(BlockingIOError):  # writes before it selects again
-                self._sockpairW.send(b"0")
+            if threading.current_thread() is not self._thread:  # the network thread itself
+                with contextlib.suppress(BlockingIOError):  # writes before it selects again
+                    self._sockpairW.send(b"0")
 
     def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
                       info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
         if self._quiet != threading.get_ident():
             return super()._packet_queue(command, packet, mid, qos, info)
-        # ``ack_many`` in this thread: queued as paho queues it, the wake-up comes after
+        # inside ``quiet`` in this thread: queued as paho queues it, the wake-up comes after
         self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
                                  "to_process": len(packet), "packet": packet, "info": info})
         return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _packet_write(self) -> paho.MQTTErrorCode:
         out = self._out_packet
-        if len(out) > 1 and _unsent_puback(out[0]) and _unsent_puback(out[1]):
+        if len(out) > 1 and _joinable(out[0]) and _joinable(out[1]):
             parts = []
-            while out and len(parts) < PUBACKS_PER_SEND and _unsent_puback(out[0]):
+            while out and len(parts) < PACKETS_PER_SEND and _joinable(out[0]):
                 parts.append(out.popleft()["packet"])
             joined = b"".join(parts)
             out.appendleft({"command": paho.PUBACK, "mid": 0, "qos": 0, "pos": 0,
@@ -178,8 +187,12 @@ class _BurstClient(paho.Client):
         return super()._packet_write()
 
 
-def _unsent_puback(packet: dict) -> bool:
-    return (packet["command"] & 0xF0) == paho.PUBACK and packet["pos"] == 0
+def _joinable(packet: dict) -> bool:
+    """An unsent PUBACK or QoS 1 PUBLISH: paho does nothing once it is written (a QoS 1
+    publish is complete at its PUBACK), so several can go out in one ``send()``."""
+    kind = packet["command"] & 0xF0
+    return packet["pos"] == 0 and (kind == paho.PUBACK
+                                   or (kind == paho.PUBLISH and packet["qos"] == 1))
 
 
 def _client(address: BrokerAddress, client_id: str, *, manual_ack: bool) -> _BurstClient:
@@ -468,6 +481,11 @@ class Publisher:
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
             raise RuntimeError("MQTT client queue is full")
         return info
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Publishes inside the block go out together at its end (``_BurstClient.quiet``):
+        one wake-up of the network thread, not one per message."""
+        return self.client.quiet()
 
     def publish_and_wait(self, topic: str, payload: bytes | str, timeout_s: float = 10.0) -> None:
         self.publish(topic, payload).wait_for_publish(timeout_s)

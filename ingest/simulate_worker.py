@@ -155,10 +155,12 @@ def _run_json(share: Share) -> None:
                 delay = share.due(chunk[0][0].n, k) - time.time()
                 if delay > 0:
                     time.sleep(delay)
-                for ident, vehicle in chunk:
-                    _publish_one(share, publisher, infos, ident, vehicle, k, rng)
-                while infos and infos[0].is_published():
-                    infos.popleft()
+                outgoing = [m for ident, vehicle in chunk
+                            for m in _messages(share, ident, vehicle, k, rng)]
+                _make_room(share, infos, len(outgoing))
+                with publisher.batch():  # the chunk's messages go out together
+                    for message in outgoing:
+                        _publish(share, publisher, infos, message)
                 share.publish_counters()
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         for info in infos:
@@ -170,40 +172,54 @@ def _run_json(share: Share) -> None:
         publisher.stop()
 
 
-def _publish_one(share: Share, publisher: Publisher, infos: deque, ident: Identity,
-                 vehicle: Vehicle, k: int, rng: random.Random) -> None:
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of a vehicle's step: its fix (``events`` 0) or its tacho events."""
+
+    topic: str
+    payload: str
+    vehicle_class: str
+    events: int = 0
+
+
+def _messages(share: Share, ident: Identity, vehicle: Vehicle, k: int, rng: random.Random
+              ) -> list[Outgoing]:
     local = share.local(share.due(ident.n, k))
     ts = local.isoformat(timespec="milliseconds")
     fix, events = share.step(vehicle, local)
     topic = f"kw/v1/dev/{ident.device_id}/"
-    messages = [(topic + "pos", _fix_json(share, fix, ts, k + 1, rng))]
+    messages = [Outgoing(topic + "pos", _fix_json(share, fix, ts, k + 1, rng),
+                         ident.vehicle_class)]
     if events:
         lon, lat = fix.lonlat()
         where = {"ts": ts, "lat": round(lat, 6), "lon": round(lon, 6), "speed": fix.speed}
-        messages.append((topic + "tacho", json.dumps([{**where, **e} for e in events])))
-    for n, (name, payload) in enumerate(messages):
-        _make_room(share, infos)
-        try:
-            infos.append(publisher.publish(name, payload))
-        except (RuntimeError, ValueError, OSError):
-            share.tally["errors"] += 1
-            continue
-        if n == 0:
-            share.tally["fixes"] += 1
-            share.per_class[ident.vehicle_class] += 1
-        else:
-            share.tally["events"] += len(events)
+        messages.append(Outgoing(topic + "tacho", json.dumps([{**where, **e} for e in events]),
+                                 ident.vehicle_class, len(events)))
+    return messages
 
 
-def _make_room(share: Share, infos: deque) -> None:
-    """Keep at most ``WINDOW`` messages unacknowledged.
+def _publish(share: Share, publisher: Publisher, infos: deque, message: Outgoing) -> None:
+    try:
+        infos.append(publisher.publish(message.topic, message.payload))
+    except (RuntimeError, ValueError, OSError):
+        share.tally["errors"] += 1
+        return
+    if message.events:
+        share.tally["events"] += message.events
+    else:
+        share.tally["fixes"] += 1
+        share.per_class[message.vehicle_class] += 1
+
+
+def _make_room(share: Share, infos: deque, coming: int) -> None:
+    """Keep at most ``WINDOW`` messages unacknowledged, ``coming`` ones included.
 
     paho walks its whole table of outgoing messages on every PUBACK, so a backlog
     of queued messages makes each acknowledgement slower and the backlog longer.
     """
     while infos and infos[0].is_published():
         infos.popleft()
-    while len(infos) >= WINDOW:
+    while infos and len(infos) + coming > WINDOW:
         oldest = infos.popleft()
         with contextlib.suppress(RuntimeError, ValueError):  # counted just below
             oldest.wait_for_publish(DRAIN_TIMEOUT_S)

@@ -88,6 +88,28 @@ def test_many_small_and_large_messages_arrive_intact_in_order_and_acks_land(sett
         again.stop()
 
 
+def test_a_batch_of_publishes_wakes_the_network_thread_once_and_all_arrive(settings):
+    """Publisher.batch: QoS 1 PUBLISHes queued quietly and written together (joined
+    with any PUBACKs); each still completes on its own PUBACK, in order at the broker."""
+    consumer = _consumer(settings, f"kw-burst-{uuid.uuid4().hex[:6]}")
+    try:
+        with publisher(settings) as pub:
+            wakes = _count_wakes(pub.client)
+            with pub.batch():
+                infos = [pub.publish(f"kw/v1/dev/batch-{i % 5}/pos", _payload(i, 80))
+                         for i in range(500)]
+                assert wakes == [0]  # nothing written yet: it goes at the block's end
+            assert wakes == [1]
+            for info in infos:
+                info.wait_for_publish(30)
+            assert all(info.is_published() for info in infos)
+            got = _drain(consumer, 500)
+        assert [m.payload for m in got] == [_payload(i, 80) for i in range(500)]
+        consumer.ack(got)
+    finally:
+        consumer.stop()
+
+
 def test_a_message_after_a_quiet_spell_is_not_held_in_the_buffer(settings):
     consumer = _consumer(settings, f"kw-burst-{uuid.uuid4().hex[:6]}")
     try:
