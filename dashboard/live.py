@@ -82,26 +82,28 @@ class LiveHub:
         while True:
             try:
                 await self._listen()
-            except (psycopg.OperationalError, OSError) as exc:
-                log.warning("live hub lost the database (%s); reconnecting", exc)
+            except* (psycopg.OperationalError, OSError) as lost:
+                log.warning("live hub lost the database (%s); reconnecting", lost.exceptions[0])
                 await asyncio.sleep(1)
 
     async def _listen(self) -> None:
+        """Notifications in one task, position reads in another: when either fails, the
+        other is cancelled with it and ``_run`` reconnects both."""
         async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as listen, \
                 await psycopg.AsyncConnection.connect(self.url, autocommit=True) as query:
             await listen.execute("LISTEN keywatch_positions")
             await listen.execute("LISTEN keywatch_outbox")
-            reader = asyncio.create_task(self._read_positions(query))
-            try:
-                async for note in listen.notifies():
-                    if note.channel == "keywatch_positions":
-                        self._notified_batch(note.payload)
-                    elif note.payload.isdigit():
-                        await self._incident(query, int(note.payload))
-            finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._follow(listen, query))
+                tasks.create_task(self._read_positions(query))
+
+    async def _follow(self, listen: psycopg.AsyncConnection,
+                      query: psycopg.AsyncConnection) -> None:
+        async for note in listen.notifies():
+            if note.channel == "keywatch_positions":
+                self._notified_batch(note.payload)
+            elif note.payload.isdigit():
+                await self._incident(query, int(note.payload))
 
     def _notified_batch(self, payload: str) -> None:
         try:

@@ -101,3 +101,38 @@ def test_no_clients_no_reads_and_no_backlog(city, settings):
             await hub.stop()
 
     assert asyncio.run(scenario()) == ["鲁B00003"]
+
+
+def test_hub_reconnects_when_its_reading_connection_is_killed(city, settings):
+    """The connection that reads positions terminated by the server (the one that
+    listens is fine): the hub reconnects, and positions flow again."""
+    engine = city
+    t0 = datetime.now(UTC)
+
+    async def delivered(client, at: datetime, plate: str) -> bool:
+        for attempt in range(50):
+            commit_batch(engine, at + timedelta(microseconds=attempt), [plate])
+            if plate in await received(client.queue, 0.2):
+                return True
+        return False
+
+    async def scenario() -> tuple[bool, int, bool]:
+        hub = LiveHub(settings.database_url)
+        await hub.start()
+        try:
+            client = hub.subscribe(SUPERVISOR)
+            first = await delivered(client, t0, "鲁B00001")
+            await asyncio.sleep(2 * POSITIONS_EVERY_S)  # the reader has queried by now
+            with engine.begin() as conn:
+                killed = conn.execute(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND query LIKE '%FROM vehicle_state s JOIN vehicles%'")).scalar_one()
+            again = await delivered(client, t0 + timedelta(seconds=5), "鲁B00002")
+            return first, killed, again
+        finally:
+            await asyncio.wait_for(hub.stop(), 10)  # a hub that swallowed its cancel hangs
+
+    first, killed, again = asyncio.run(scenario())
+    assert first and killed == 1
+    assert again
