@@ -134,5 +134,5 @@ def test_hub_reconnects_when_its_reading_connection_is_killed(city, settings):
             await asyncio.wait_for(hub.stop(), 10)  # a hub that swallowed its cancel hangs
 
     first, killed, again = asyncio.run(scenario())
-    assert first and killed == 1
+    assert first and killed >= 1  # ours, and any other hub on this database (live_server)
     assert again
