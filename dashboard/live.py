@@ -29,7 +29,7 @@ SSE_CLIENTS = Gauge("keywatch_sse_clients", "Connected live (SSE) clients")
 
 POSITIONS_SQL = """
 SELECT v.plate, v.vehicle_class, v.company_code, s.lat, s.lon, s.speed, s.heading, s.ign,
-       s.last_ts, s.district, s.updated_at
+       s.last_ts, s.district
 FROM vehicle_state s JOIN vehicles v ON v.id = s.vehicle_id
 WHERE s.updated_at = ANY(%s) AND s.lat IS NOT NULL
 ORDER BY s.updated_at

@@ -47,6 +47,8 @@ _KNOWN = """
     SELECT device_id FROM device_bindings
     WHERE unbound_at IS NULL OR unbound_at >= :since - :lookback
 """
+# a fix the scan counts: numbered by its terminal, not a JT/T 808 frame serial
+_NUMBERED = "seq >= 0 AND NOT coalesce(extras ? 'status', false)"
 _STEPS = """
 WITH devices AS (
     SELECT device_id FROM (""" + _KNOWN + """) known
@@ -60,12 +62,12 @@ WITH devices AS (
             -- 10 s that was 60 rows per device read to use one)
             (SELECT device_id, vehicle_id, ts, seq FROM fixes
              WHERE device_id = d.device_id AND ts >= :since - :lookback AND ts < :since
-               AND seq >= 0 AND NOT coalesce(extras ? 'status', false)
+               AND """ + _NUMBERED + """
              ORDER BY ts DESC, seq DESC LIMIT 1)
             UNION ALL
             SELECT device_id, vehicle_id, ts, seq FROM fixes
             WHERE device_id = d.device_id AND ts >= :since AND ts < :until
-              AND seq >= 0 AND NOT coalesce(extras ? 'status', false)
+              AND """ + _NUMBERED + """
         ) rows
         WINDOW w AS (ORDER BY ts, seq)) f
 ), steps AS (
@@ -240,10 +242,10 @@ class GapScanner:
             log.warning("sequence-gap scan %s..%s failed: %s", since.isoformat(),
                         until.isoformat(), str(exc).splitlines()[0][:300])
             return
-        missing = sum(d.missing for d in devices)
+        missing, took = sum(d.missing for d in devices), time.perf_counter() - started
         log.info("sequence-gap scan %s..%s took %.1f s", since.isoformat(), until.isoformat(),
-                 time.perf_counter() - started)
+                 took)
         if missing:
             log.warning("sequence gaps %s..%s: %d fixes missing from %d devices (%.1f s)",
                         since.isoformat(), until.isoformat(), missing,
-                        sum(1 for d in devices if d.missing), time.perf_counter() - started)
+                        sum(1 for d in devices if d.missing), took)

@@ -35,17 +35,21 @@ def wait_for_count(engine: Engine, sql: str, expected: int, timeout_s: float = 3
                    what: str = "the count", poll_s: float = 0.05, **params: Any) -> None:
     """Until ``sql`` counts exactly ``expected``. A count above it fails at once (something
     stored twice, or a leftover from another test); a timeout says where the count stood."""
-    deadline = time.monotonic() + timeout_s
-    count = None
-    while time.monotonic() < deadline:
-        count = scalar(engine, sql, **params)
-        if count == expected:
-            return
-        if count > expected:
-            raise AssertionError(f"{what}: counted {count}, more than the {expected} expected")
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}: "
-                         f"counted {count} of {expected}")
+    counts: list[int] = []
+
+    def reached() -> bool:
+        counts.append(scalar(engine, sql, **params))
+        if counts[-1] > expected:
+            raise AssertionError(f"{what}: counted {counts[-1]}, more than the {expected} "
+                                 "expected")
+        return counts[-1] == expected
+
+    try:
+        wait_for(reached, timeout_s, what, poll_s)
+    except AssertionError as exc:
+        if counts and counts[-1] < expected:  # the timeout, not an overshoot
+            raise AssertionError(f"{exc}: counted {counts[-1]} of {expected}") from None
+        raise
 
 
 def scalar(engine: Engine, sql: str, **params: Any) -> Any:
